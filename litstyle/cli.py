@@ -1,0 +1,69 @@
+"""The command line shared by the pipeline and every stage script.
+
+``--config FILE`` plus ``dotted.key=value`` overrides, ``--force``, ``--check``.  Bad input is
+reported as one ``error: ...`` line on stderr with exit code 2, before any model loads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Any, Callable
+
+from litstyle.config import ConfigError, Recipe, load_recipe
+from litstyle.log import setup_logging
+from litstyle.rundir import StageError
+
+log = logging.getLogger(__name__)
+
+
+def parser(prog: str, description: str | None) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description=(description or "").strip().splitlines()[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", required=True, metavar="FILE", help="recipe YAML (see config/)")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                   help="dotted overrides, e.g. grpo.beta=0.001 run.run_dir=runs/x")
+    p.add_argument("--force", action="store_true", help="rerun even when the output is up to date")
+    p.add_argument("--check", action="store_true", help="validate the recipe and exit (loads no model)")
+    p.add_argument("--log-level", default=None, choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                   help="overrides run.log_level")
+    return p
+
+
+def main(argv: list[str] | None, *, prog: str, description: str | None,
+         action: Callable[[Recipe, argparse.Namespace], Any], trainer_sections: list[str] | None = None) -> int:
+    """Parse, validate, then run ``action``.  ``trainer_sections``: which trainer sections to
+    validate before a run (None: all of them; ``--check`` always validates all)."""
+    args = parser(prog, description).parse_args(argv)
+    try:
+        recipe = load_recipe(args.config, args.overrides)
+        setup_logging(args.log_level or recipe.run.log_level)
+        from litstyle import trainer_args
+
+        trainer_args.check_recipe(recipe, None if args.check else trainer_sections)
+        if args.check:
+            log.info("%s: recipe is valid", args.config)
+            return 0
+        action(recipe, args)
+    except ConfigError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    except StageError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 1
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted: finished stages are kept, the running one left no output\n")
+        return 130
+    return 0
+
+
+def stage_main(name: str, argv: list[str] | None = None, *, trainer_sections: list[str] | None = None) -> int:
+    """Entry point of a stage script: run the one stage ``name`` of the pipeline."""
+    from litstyle.pipeline import get_stage
+    from litstyle.rundir import run_stage
+
+    stage = get_stage(name)
+    return main(argv, prog=sys.argv[0], description=f"stage {name}: {stage.description}",
+                action=lambda recipe, args: run_stage(recipe, stage, force=args.force),
+                trainer_sections=trainer_sections or [])

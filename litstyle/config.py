@@ -1,0 +1,289 @@
+"""Recipe (one YAML, one section per stage) loading, overrides and up-front validation.
+
+Everything here is fast: no torch, no model.  Trainer sections (``judge``, ``sft``, ``grpo``)
+keep their own few keys and pass every other key through to the library's config class
+(sentence-transformers / TRL); those keys are checked by :mod:`litstyle.trainer_args`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any, ClassVar, Iterable, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from litstyle import models as model_registry
+
+
+class ConfigError(ValueError):
+    """A bad recipe or override. Its message is one line naming the key and what is allowed."""
+
+
+# --- YAML -----------------------------------------------------------------------------------
+
+class _RecipeLoader(yaml.SafeLoader):
+    """SafeLoader that also reads ``1e-6`` as a float (YAML 1.1 wants ``1.0e-6``)."""
+
+
+_RecipeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+def parse_value(text: str) -> Any:
+    """Parse one override value the way the recipe would (``0.001`` -> float, ``[a, b]`` -> list)."""
+    try:
+        return yaml.load(text, Loader=_RecipeLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError:
+        return text
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"--config: file not found: {path}")
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_RecipeLoader)  # noqa: S506
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a recipe must be a mapping of sections (run:, models:, ...), got {type(data).__name__}")
+    return data
+
+
+def apply_override(data: dict[str, Any], override: str) -> None:
+    """Apply one ``section.key=value`` override in place."""
+    key, sep, value = override.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"override {override!r}: expected dotted.key=value, e.g. grpo.beta=0.001")
+    parts = key.split(".")
+    node = data
+    for i, part in enumerate(parts[:-1]):
+        child = node.setdefault(part, {})
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {override!r}: {'.'.join(parts[: i + 1])} is a value, not a section")
+        node = child
+    node[parts[-1]] = parse_value(value)
+
+
+def closest(name: str, candidates: Iterable[str]) -> str:
+    """`` did you mean 'x'?`` for the nearest candidate, or an empty string."""
+    match = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return f"; did you mean {match[0]!r}?" if match else ""
+
+
+# --- schema ----------------------------------------------------------------------------------
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, validate_default=True)
+
+
+class WandbConfig(Section):
+    enabled: bool = False
+    project: str = "litstyle"
+    mode: Literal["offline", "online"] = "offline"
+
+
+DEFAULT_AUTHORS = ["Twain, Mark", "Dickens, Charles", "Austen, Jane", "Hardy, Thomas"]
+
+
+class RunConfig(Section):
+    run_dir: str = "runs/default"
+    seed: int = Field(42, ge=0)
+    authors: list[str] = Field(default_factory=lambda: list(DEFAULT_AUTHORS), min_length=1)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    wandb: WandbConfig = Field(default_factory=WandbConfig)
+
+
+class ModelsConfig(Section):
+    """Model names: an alias (``minilm``, ``smollm2-135m``), a local folder or a hub id (GPU nodes)."""
+
+    cache_dir: str | None = None
+    policy: str = "smollm2-135m"
+    encoder: str = "minilm"
+    judge_llm: str = "smollm2-135m"
+    trust_remote_code: bool = False
+
+    @field_validator("policy", "encoder", "judge_llm")
+    @classmethod
+    def _known_model(cls, value: str) -> str:
+        model_registry.check_name(value)
+        return value
+
+
+class LoraConfig(Section):
+    enabled: bool = False
+    r: int = Field(16, gt=0)
+    lora_alpha: int = Field(32, gt=0)
+    lora_dropout: float = Field(0.05, ge=0.0, lt=1.0)
+    target_modules: str | list[str] = "all-linear"
+
+
+class TrainerSection(BaseModel):
+    """Own keys are declared fields; every other key goes to ``args_class`` (checked later)."""
+
+    model_config = ConfigDict(extra="allow", strict=True, validate_default=True)
+    args_class: ClassVar[str]
+
+    def trainer_kwargs(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class JudgeTrainConfig(TrainerSection):
+    """Style-judge training: extra keys go to SentenceTransformerTrainingArguments."""
+
+    args_class: ClassVar[str] = "sentence_transformers:SentenceTransformerTrainingArguments"
+    max_seq_length: int = Field(256, gt=0)
+    text_prefix: str = ""
+    early_stopping_patience: int = Field(3, ge=1)
+    early_stopping_threshold: float = Field(0.003, ge=0.0)
+
+
+class SFTStageConfig(TrainerSection):
+    """Supervised fine-tuning: extra keys go to trl.SFTConfig."""
+
+    args_class: ClassVar[str] = "trl:SFTConfig"
+    lora: LoraConfig = Field(default_factory=LoraConfig)
+
+
+# Reward functions the GRPO stage knows (style judge, LLM content judge, length/ending rule).
+REWARD_FUNCS = ("style", "content", "completeness")
+
+
+class GRPOStageConfig(TrainerSection):
+    """Multi-reward GRPO: extra keys go to trl.GRPOConfig (reward_weights, loss_type, beta, ...)."""
+
+    args_class: ClassVar[str] = "trl:GRPOConfig"
+    reward_funcs: list[str] = Field(default_factory=lambda: list(REWARD_FUNCS), min_length=1)
+    lora: LoraConfig = Field(default_factory=LoraConfig)
+
+    @field_validator("reward_funcs")
+    @classmethod
+    def _known_rewards(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if name not in REWARD_FUNCS:
+                raise ValueError(f"unknown reward function {name!r}{closest(name, REWARD_FUNCS)} (allowed: {', '.join(REWARD_FUNCS)})")
+        if len(set(value)) != len(value):
+            raise ValueError(f"reward functions listed twice: {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _weights_match(self) -> GRPOStageConfig:
+        weights = (self.model_extra or {}).get("reward_weights")
+        if isinstance(weights, list) and len(weights) != len(self.reward_funcs):
+            raise ValueError(
+                f"reward_weights has {len(weights)} values for {len(self.reward_funcs)} reward functions "
+                f"({', '.join(self.reward_funcs)})"
+            )
+        return self
+
+
+class Recipe(Section):
+    run: RunConfig = Field(default_factory=RunConfig)
+    models: ModelsConfig = Field(default_factory=ModelsConfig)
+    judge: JudgeTrainConfig = Field(default_factory=JudgeTrainConfig)
+    sft: SFTStageConfig = Field(default_factory=SFTStageConfig)
+    grpo: GRPOStageConfig = Field(default_factory=GRPOStageConfig)
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.run.run_dir)
+
+    def trainer_sections(self) -> dict[str, TrainerSection]:
+        return {name: getattr(self, name) for name, field in type(self).model_fields.items()
+                if isinstance(field.default_factory, type) and issubclass(field.default_factory, TrainerSection)}
+
+    def section_data(self, dotted: str) -> Any:
+        """The JSON-able content of ``section`` or ``section.key`` (used for stage hashes)."""
+        node: Any = self.model_dump(mode="json")
+        for part in dotted.split("."):
+            node = node[part]
+        return node
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+# --- pydantic errors -> one line ----------------------------------------------------------------
+
+_TYPE_WORDS = {
+    "int_type": "an integer", "float_type": "a number", "string_type": "a string", "bool_type": "true or false",
+    "list_type": "a list", "dict_type": "a mapping", "model_type": "a mapping", "int_from_float": "an integer",
+}
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    model: Any = Recipe
+    for part in loc[:-1]:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        factory = getattr(field, "default_factory", None)
+        if not (isinstance(factory, type) and issubclass(factory, BaseModel)):
+            return []
+        model = factory
+    return list(model.model_fields)
+
+
+def _one_line(exc: ValidationError) -> str:
+    errors = exc.errors()
+    err = errors[0]
+    loc = tuple(err["loc"])
+    key = ".".join(str(p) for p in loc) or "recipe"
+    kind = err["type"]
+    value = err.get("input")
+    if kind == "extra_forbidden":
+        message = f"{key}: unknown key{closest(str(loc[-1]), _allowed_keys(loc))}"
+        if len(loc) == 1:
+            message += f" (sections: {', '.join(Recipe.model_fields)})"
+    elif kind == "literal_error":
+        message = f"{key}: {value!r} is not allowed; choose one of {err['ctx']['expected']}"
+    elif kind in _TYPE_WORDS:
+        message = f"{key}: expected {_TYPE_WORDS[kind]}, got {type(value).__name__} {value!r}"
+    elif kind == "value_error":
+        message = f"{key}: {str(err['msg']).removeprefix('Value error, ')}"
+    else:
+        message = f"{key}: {err['msg'].lower()}, got {value!r}"
+    if len(errors) > 1:
+        message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+    return message
+
+
+def validate(data: dict[str, Any]) -> Recipe:
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc)) from None
+
+
+def load_recipe(path: str | Path, overrides: Iterable[str] = ()) -> Recipe:
+    """Read a recipe YAML, apply ``dotted.key=value`` overrides and validate the schema."""
+    data = read_yaml(path)
+    for override in overrides:
+        apply_override(data, override)
+    return validate(data)
+
+
+def recipe_hash(obj: Any) -> str:
+    """Stable sha256 of a JSON-able config fragment."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()

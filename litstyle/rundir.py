@@ -1,0 +1,187 @@
+"""One run directory: ``<run_dir>/<stage>/`` + ``manifest.json``, atomic writes, skip when up to date.
+
+A stage writes into a temporary folder beside its final one; only a finished stage (manifest
+written) is renamed into place, so an interrupted stage leaves no half-written output.  A stage
+is up to date when its manifest records the same config hash and the same input manifests.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import importlib.metadata
+import json
+import logging
+import os
+import platform
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from litstyle.config import Recipe, recipe_hash
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+VERSIONED = ("litstyle", "torch", "transformers", "trl", "peft", "accelerate", "datasets",
+             "sentence-transformers", "openai", "requests")
+
+
+class StageError(RuntimeError):
+    """An expected stage failure (missing input, nothing usable): reported as one line, exit 1."""
+
+
+@dataclass
+class StageContext:
+    recipe: Recipe
+    name: str
+    out_dir: Path  # temporary folder: write everything here
+    inputs: dict[str, Path]  # finished folders of the input stages
+    counts: dict[str, Any] = field(default_factory=dict)  # recorded in the manifest
+    extra: dict[str, Any] = field(default_factory=dict)  # any other manifest entries
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A pipeline stage: ``fn(ctx)`` fills ``ctx.out_dir``; ``sections`` are the recipe parts it depends on."""
+
+    name: str
+    fn: Callable[[StageContext], None]
+    sections: tuple[str, ...]
+    inputs: tuple[str, ...] = ()
+    description: str = ""
+
+
+@dataclass
+class StageResult:
+    name: str
+    path: Path
+    skipped: bool
+    manifest: dict[str, Any]
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for name in VERSIONED:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def config_hash(recipe: Recipe, stage: Stage) -> str:
+    parts = {name: recipe.section_data(name) for name in stage.sections}
+    parts["run.seed"] = recipe.run.seed
+    return recipe_hash(parts)
+
+
+def stage_path(recipe: Recipe, name: str) -> Path:
+    return recipe.run_dir / name
+
+
+def read_manifest(folder: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _input_hashes(recipe: Recipe, stage: Stage) -> dict[str, str]:
+    hashes = {}
+    for name in stage.inputs:
+        manifest_file = stage_path(recipe, name) / MANIFEST
+        if not manifest_file.is_file():
+            raise StageError(f"stage {stage.name!r} needs the output of stage {name!r}: run it first "
+                             f"(missing {manifest_file})")
+        hashes[name] = file_sha256(manifest_file)
+    return hashes
+
+
+def stale_reason(recipe: Recipe, stage: Stage) -> str | None:
+    """Why the stage must run, or None when its output is up to date."""
+    manifest = read_manifest(stage_path(recipe, stage.name))
+    if manifest is None:
+        return "no previous output"
+    if manifest.get("config_hash") != config_hash(recipe, stage):
+        return "config changed"
+    if manifest.get("inputs") != _input_hashes(recipe, stage):
+        return "inputs changed"
+    return None
+
+
+def _lock(run_dir: Path, name: str):
+    handle = open(run_dir / f".{name}.lock", "w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise StageError(f"stage {name!r} is already running in {run_dir} (lock .{name}.lock is held)") from None
+    return handle
+
+
+def _publish(tmp: Path, final: Path) -> None:
+    """Move a finished temporary folder into place, replacing an older output."""
+    old = None
+    if final.exists():
+        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        os.replace(final, old)
+    os.replace(tmp, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def run_stage(recipe: Recipe, stage: Stage, *, force: bool = False) -> StageResult:
+    """Run ``stage`` unless its output is up to date (or ``force``); the output appears atomically."""
+    run_dir = recipe.run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    final = stage_path(recipe, stage.name)
+    lock = _lock(run_dir, stage.name)
+    try:
+        for leftover in run_dir.glob(f".{stage.name}.*-*"):
+            log.info("removing leftover %s of an interrupted run", leftover.name)
+            shutil.rmtree(leftover, ignore_errors=True)
+        reason = "forced" if force else stale_reason(recipe, stage)
+        if reason is None:
+            log.info("stage %s: up to date, skipped (%s)", stage.name, final)
+            return StageResult(stage.name, final, True, read_manifest(final) or {})
+        inputs = _input_hashes(recipe, stage)
+        log.info("stage %s: running (%s)", stage.name, reason)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{stage.name}.tmp-", dir=run_dir))
+        tmp.chmod(0o755)  # mkdtemp makes it private; the published stage folder should not be
+        started = time.time()
+        try:
+            ctx = StageContext(recipe, stage.name, tmp, {name: stage_path(recipe, name) for name in stage.inputs})
+            stage.fn(ctx)
+            manifest = {
+                "stage": stage.name,
+                "config_hash": config_hash(recipe, stage),
+                "config": {name: recipe.section_data(name) for name in stage.sections},
+                "inputs": inputs,
+                "seed": recipe.run.seed,
+                "versions": versions(),
+                "counts": ctx.counts,
+                **ctx.extra,
+                "started": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
+                "wall_time_s": round(time.time() - started, 3),
+            }
+            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
+            _publish(tmp, final)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        log.info("stage %s: done in %.1f s -> %s", stage.name, manifest["wall_time_s"], final)
+        return StageResult(stage.name, final, False, manifest)
+    finally:
+        lock.close()
