@@ -1,0 +1,158 @@
+"""Recipe loading, overrides, and one-line errors for bad input (exit code 2, no traceback)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import DEMO, PYTHON, REPO
+from litstyle import pipeline
+from litstyle.config import ConfigError, apply_override, load_recipe, parse_value, validate
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    recipe = load_recipe(DEMO)
+    again = tmp_path / "again.yaml"
+    again.write_text(recipe.to_yaml())
+    assert load_recipe(again).model_dump() == recipe.model_dump()
+    # pass-through keys survive the round trip with their types
+    assert recipe.grpo.trainer_kwargs()["learning_rate"] == pytest.approx(1e-6)
+    assert recipe.grpo.trainer_kwargs()["reward_weights"] == [0.6, 0.3, 0.1]
+
+
+def test_overrides_are_typed_and_nested() -> None:
+    recipe = load_recipe(DEMO, ["grpo.beta=0.001", "run.seed=7", "run.authors=['Austen, Jane', 'Hardy, Thomas']",
+                                "sft.lora.enabled=true", "grpo.lr_scheduler_kwargs.min_lr_rate=0.2",
+                                "judge.learning_rate=3e-5"])
+    assert recipe.grpo.trainer_kwargs()["beta"] == 0.001
+    assert recipe.run.seed == 7
+    assert recipe.run.authors == ["Austen, Jane", "Hardy, Thomas"]
+    assert recipe.sft.lora.enabled is True
+    assert recipe.grpo.trainer_kwargs()["lr_scheduler_kwargs"] == {"min_lr_rate": 0.2}
+    assert isinstance(recipe.judge.trainer_kwargs()["learning_rate"], float)
+
+
+def test_scientific_floats_and_defaults() -> None:
+    assert parse_value("1e-6") == 1e-6 and isinstance(parse_value("2E+3"), float)
+    assert parse_value("12") == 12 and parse_value("abc") == "abc"
+    recipe = validate({})
+    assert recipe.run.seed == 42 and recipe.grpo.reward_funcs == ["style", "content", "completeness"]
+
+
+def test_override_into_value_is_refused() -> None:
+    data = {"run": {"seed": 1}}
+    with pytest.raises(ConfigError, match=r"run.seed is a value, not a section"):
+        apply_override(data, "run.seed.x=1")
+
+
+BAD = [
+    # (override or None, recipe text or None, expected message fragment)
+    (["grpo.loss_type=foo"], "grpo.loss_type: 'foo' is not allowed; choose one of grpo, dr_grpo, dapo"),
+    (["grpo.los_type=dr_grpo"], "grpo.los_type: unknown key for GRPOConfig; did you mean 'loss_type'?"),
+    (["run.sed=1"], "run.sed: unknown key; did you mean 'seed'?"),
+    (["runn.seed=1"], "runn: unknown key; did you mean 'run'?"),
+    (["run.seed=abc"], "run.seed: expected an integer, got str 'abc'"),
+    (["run.seed=-1"], "run.seed: input should be greater than or equal to 0"),
+    (["grpo.reward_weights=[0.5, 0.5]"], "reward_weights has 2 values for 3 reward functions (style, content, completeness)"),
+    (["grpo.reward_funcs=[style, contnt]"], "unknown reward function 'contnt'; did you mean 'content'?"),
+    (["models.policy=./no/such/folder"], "models.policy: model folder not found: ./no/such/folder"),
+    (["models.encoder=not a model"], "'not a model' is not a model alias (minilm, smollm2-135m)"),
+    (["grpo.per_device_train_batch_size=-4"], "grpo.per_device_train_batch_size: must be > 0, got -4"),
+    (["grpo.scale_rewards=sometimes"], "grpo.scale_rewards: 'sometimes' is not allowed; choose one of group, batch, none"),
+    (["grpo.importance_sampling_level=word"], "choose one of token, sequence"),
+    (["sft.output_dir=/tmp/x"], "sft.output_dir: set by litstyle"),
+    (["grpo.learning_rate=fast"], "grpo.learning_rate: expected float, got str 'fast'"),
+    (["run.log_level=LOUD"], "run.log_level: 'LOUD' is not allowed"),
+    (["grpo.num_generations=3"], "generation_batch_size (4) must be divisible by num_generations (3)"),
+    (["sft.lora.r=0"], "sft.lora.r: input should be greater than 0"),
+    (["judge.lr_scheduler_type=zigzag"], "judge.lr_scheduler_type: 'zigzag' is not allowed; choose one of linear, cosine"),
+    (["run.wandb.mode=cloud"], "run.wandb.mode: 'cloud' is not allowed"),
+    (["sft.max_length=0"], "sft.max_length: must be > 0, got 0"),
+    (["sft.loss_type=focal"], "sft.loss_type: 'focal' is not allowed; choose one of nll, dft"),
+    (["run.authors=[]"], "run.authors: list should have at least 1 item"),
+    (["grpo"], "override 'grpo': expected dotted.key=value"),
+    (["run.run_dir=5"], "run.run_dir: expected a string, got int 5"),
+]
+
+
+@pytest.mark.parametrize("overrides,message", BAD, ids=[b[0][0] for b in BAD])
+def test_bad_overrides(overrides: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code = pipeline.main(["--config", str(DEMO), "--check", *overrides])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("error: "), err
+    assert message in err
+
+
+@pytest.mark.parametrize("text,message", [
+    ("run: [1, 2", "invalid YAML at line"),
+    ("- just\n- a list\n", "a recipe must be a mapping of sections"),
+    ("run:\n  seed: 1\nextra_section: {}\n", "extra_section: unknown key"),
+    ("grpo: 5\n", "grpo: expected a mapping, got int 5"),
+])
+def test_bad_recipe_files(tmp_path: Path, text: str, message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    assert pipeline.main(["--config", str(path), "--check"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+
+
+def test_missing_config_file(capsys: pytest.CaptureFixture[str]) -> None:
+    assert pipeline.main(["--config", "no/such/recipe.yaml", "--check"]) == 2
+    assert capsys.readouterr().err == "error: --config: file not found: no/such/recipe.yaml\n"
+
+
+def test_bad_config_in_a_fresh_process_is_one_line() -> None:
+    """What a user sees: one line on stderr, exit 2, no traceback, nothing on stdout."""
+    proc = subprocess.run([PYTHON, "-m", "litstyle.pipeline", "--config", str(DEMO), "grpo.loss_type=foo"],
+                          capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.startswith("error: grpo.loss_type: 'foo' is not allowed")
+    assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("recipe", sorted((REPO / "config").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_recipe_checks(recipe: Path) -> None:
+    assert pipeline.main(["--config", str(recipe), "--check"]) == 0
+    first = recipe.read_text().splitlines()[0]
+    assert first.startswith("#"), "each recipe opens with a comment giving its launch command"
+    assert "Launch" in recipe.read_text()[:800]
+
+
+def test_trainer_objects_carry_the_recipe(tmp_path: Path) -> None:
+    from litstyle import trainer_args
+
+    recipe = load_recipe(DEMO)
+    grpo = trainer_args.build("grpo", recipe, tmp_path / "grpo")
+    assert (grpo.loss_type, grpo.scale_rewards, grpo.importance_sampling_level) == ("dr_grpo", "batch", "sequence")
+    assert grpo.reward_weights == [0.6, 0.3, 0.1] and grpo.beta == 0.0005 and grpo.seed == 42
+    assert grpo.output_dir == str(tmp_path / "grpo")
+    sft = trainer_args.build("sft", recipe, tmp_path / "sft")
+    assert sft.max_length == 512 and sft.packing is True and sft.use_cpu is True
+
+
+def test_wandb_disabled_by_default_offline_when_enabled(monkeypatch: pytest.MonkeyPatch) -> None:
+    from litstyle import trainer_args
+
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    assert trainer_args.report_to(load_recipe(DEMO)) == "none"
+    assert trainer_args.report_to(load_recipe(DEMO, ["run.wandb.enabled=true"])) == "wandb"
+    import os
+
+    assert os.environ["WANDB_MODE"] == "offline"
+
+
+def test_package_code_never_prints() -> None:
+    offenders = [str(p) for p in (REPO / "litstyle").rglob("*.py") if "print(" in p.read_text()]
+    assert offenders == []
+
+
+def test_recipe_yaml_is_plain_yaml() -> None:
+    # the shipped recipes must stay loadable by any YAML reader (no custom tags)
+    for recipe in (REPO / "config").glob("*.yaml"):
+        assert isinstance(yaml.safe_load(recipe.read_text()), dict)
