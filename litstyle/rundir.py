@@ -17,6 +17,7 @@ import platform
 import shutil
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -167,6 +168,7 @@ def run_stage(recipe: Recipe, stage: Stage, *, force: bool = False) -> StageResu
             stage.fn(ctx)
             manifest = {
                 "stage": stage.name,
+                "run_id": uuid.uuid4().hex,  # a rerun always makes the stages after it stale
                 "config_hash": config_hash(recipe, stage),
                 "config": {name: recipe.section_data(name) for name in stage.sections},
                 "inputs": inputs,
