@@ -11,6 +11,7 @@ import sys
 
 from litstyle import cli, models
 from litstyle.config import Recipe
+from litstyle.corpus.stage import build_corpus
 from litstyle.rundir import Stage, StageResult, run_stage
 
 log = logging.getLogger("litstyle.pipeline")
@@ -18,6 +19,8 @@ log = logging.getLogger("litstyle.pipeline")
 STAGES: list[Stage] = [
     Stage("models", models.prepare_stage, sections=("models",),
           description="resolve offline models (convert SmolLM2 GGUF once)"),
+    Stage("corpus", build_corpus, sections=("corpus", "run.authors"),
+          description="Gutenberg catalog selection, download, cleaning, sentence-aware chunking"),
 ]
 
 

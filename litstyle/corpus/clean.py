@@ -1,0 +1,156 @@
+"""Gutenberg text -> clean story text: one paragraph per block, separated by a blank line.
+
+Removes the Project Gutenberg wrapper (START/END variants) and licence, BOM and CRLF,
+``[Illustration ...]`` tags, transcriber notes, footnote tags, front matter (title page, contents,
+prefaces) and chapter headings, ``_italic_`` markers; normalises quotes, dashes and whitespace.
+"""
+
+from __future__ import annotations
+
+import re
+
+_START = re.compile(r"\*{3}\s*START OF (?:THE |THIS )?PROJECT GUTENBERG[^*]*\*{3}", re.I)
+_END = re.compile(r"\*{3}\s*END OF (?:THE |THIS )?PROJECT GUTENBERG[^*]*\*{3}"
+                  r"|^\s*End of (?:the )?Project Gutenberg'?s?\b", re.I | re.M)
+_OLD_HEADER_END = re.compile(r"\*END\*THE SMALL PRINT![^\n]*\n", re.I)
+
+_TRANSLATE = str.maketrans({
+    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
+    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u2033": '"', "\u00ab": '"', "\u00bb": '"',
+    "\u2014": "--", "\u2015": "--", "\u2013": "-", "\u2012": "-", "\u2010": "-", "\u2011": "-",
+    "\u2026": "...", "\u00a0": " ", "\u2009": " ", "\u200a": " ", "\u200b": "", "\ufeff": "", "\u00ad": "",
+})
+_BRACKET_NOTES = re.compile(r"\[(?:Illustration|Transcriber'?s?\s+Note|Footnote|Sidenote|Note)\b[^\]]*\]", re.I)
+_ITALIC = re.compile(r"(?<![\w_])_([^_]+?)_(?![\w_])", re.S)
+_INWORD_UNDERSCORE = re.compile(r"(?<=\w)_|_(?=\w)")  # _any_body, try_inger_
+_NOTE_PARAGRAPH = re.compile(r"^(?:Transcriber'?s?\s+Note|Produced by|E-?text (?:prepared|transcribed) by)", re.I)
+
+_NUMBER = r"(?:[IVXLCDM]+|\d+|[A-Z][a-z]+(?:-[a-z]+)?|[A-Z]+)"
+# "Strong" headings: the start of a chapter-like unit.
+_STRONG = re.compile(
+    rf"^(?:(?:CHAPTER|Chapter|CHAP\.|Chap\.|BOOK|Book|PART|Part|VOLUME|Volume|VOL\.|PHASE|Phase|STAVE|Stave"
+    rf"|LETTER|Letter|ADVENTURE|Adventure|EPILOGUE|Epilogue|PROLOGUE|Prologue)\b\.?\s*{_NUMBER}?\b"
+    rf"|[IVXLCDM]+\.?$|[IVXLCDM]+\.\s|\d+\.?$)"
+)
+_FIRST_UNIT = re.compile(r"(?:^|\s)(?:I|1|ONE|One|FIRST|First)(?:[.:\s]|$)")
+_END_MARK = re.compile(r"^(?:THE\s+)?(?:END|FINIS)\.?$", re.I)
+_SENTENCE_END = re.compile(r"""[.!?]['")\]]*$""")
+
+
+def decode(raw: bytes) -> str:
+    """UTF-8 (with or without BOM), else Windows-1252, else Latin-1 (never fails)."""
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return raw.decode("latin-1")
+
+
+def strip_wrapper(text: str) -> str:
+    """The text between the Gutenberg START and END markers (licence and header removed)."""
+    start = _START.search(text)
+    if start is None:
+        start = _OLD_HEADER_END.search(text)
+    body = text[start.end():] if start else text
+    end = _END.search(body)
+    return body[: end.start()] if end else body
+
+
+def normalise(text: str) -> str:
+    text = text.replace("\r\n", "\n").replace("\r", "\n").translate(_TRANSLATE)
+    text = _BRACKET_NOTES.sub("", text)
+    return _INWORD_UNDERSCORE.sub("", _ITALIC.sub(r"\1", text))
+
+
+def paragraphs(text: str) -> list[str]:
+    """Blank-line separated blocks, hard line wraps joined, whitespace collapsed.  A block with
+    several chapter-like lines (a table of contents without blank lines) stays one line each."""
+    out = []
+    for block in re.split(r"\n[ \t]*\n", text):
+        lines = [line.strip() for line in block.split("\n") if line.strip()]
+        if sum(1 for line in lines if _STRONG.match(line)) >= 2:
+            out.extend(" ".join(line.split()) for line in lines)
+        elif lines:
+            out.append(" ".join(" ".join(lines).split()))
+    return out
+
+
+def _words(p: str) -> int:
+    return len(p.split())
+
+
+def is_heading(p: str) -> bool:
+    """Chapter-like lines (also long table-of-contents entries) and short all-caps lines."""
+    if _STRONG.match(p):
+        return _words(p) <= 30
+    letters = [c for c in p if c.isalpha()]
+    return bool(letters) and all(c.isupper() for c in letters) and _words(p) <= 10
+
+
+def _is_prose(p: str) -> bool:
+    return _words(p) >= 12 and any(c.islower() for c in p) and not is_heading(p)
+
+
+def _is_subtitle(p: str) -> bool:
+    return _words(p) <= 8 and not _SENTENCE_END.search(p) or (p.startswith("(") and p.endswith(")"))
+
+
+def body_start(paras: list[str]) -> int:
+    """Index of the heading of the first story paragraph (or of the first prose paragraph).
+
+    A chapter-like heading followed, past a few short lines (titles, datelines), by prose marks
+    the start.  Headings in a run of three or more (a table of contents) never do, nor does a
+    heading whose prose is followed by another chapter-like heading (an epigraph or a note).
+    Without chapter-like headings, an all-caps heading followed by prose is used, then prose."""
+    strong = [bool(_STRONG.match(p)) and is_heading(p) for p in paras]
+    in_toc = [False] * len(paras)
+    i = 0
+    while i < len(paras):
+        j = i
+        while j < len(paras) and strong[j]:
+            j += 1
+        if j - i >= 3:  # the run's last heading may be the real first chapter right after the contents
+            in_toc[i:j] = [True] * (j - i)
+            in_toc[j - 1] = not _FIRST_UNIT.search(paras[j - 1])
+        i = max(j, i + 1)
+    for want_strong in (True, False):
+        for i, p in enumerate(paras):
+            if in_toc[i] or not is_heading(p) or strong[i] != want_strong:
+                continue
+            for j in range(i + 1, min(i + 9, len(paras))):
+                if strong[j]:
+                    break
+                if _is_prose(paras[j]):
+                    if j + 1 < len(paras) and strong[j + 1]:
+                        break
+                    return i
+    for i, p in enumerate(paras):
+        if _is_prose(p) and not _NOTE_PARAGRAPH.match(p):
+            return i
+    return 0
+
+
+def clean_text(raw: str | bytes) -> str:
+    """Full cleaning of one Gutenberg file. Returns paragraphs joined by blank lines."""
+    text = decode(raw) if isinstance(raw, bytes) else raw
+    paras = paragraphs(normalise(strip_wrapper(text.lstrip("\ufeff"))))
+    paras = paras[body_start(paras):]
+    tail = len(paras) - max(3, len(paras) // 20)  # "THE END" near the end: drop it and any back matter
+    ends = [i for i, p in enumerate(paras) if i >= tail and _END_MARK.match(p)]
+    if ends:
+        paras = paras[: ends[0]]
+    while paras and is_heading(paras[-1]):
+        paras.pop()
+    kept: list[str] = []
+    after_heading = 0
+    for p in paras:
+        if is_heading(p) or _NOTE_PARAGRAPH.match(p) or p.upper() in ("CONTENTS", "CONTENTS."):
+            after_heading = 3
+            continue
+        if after_heading and _is_subtitle(p):
+            after_heading -= 1
+            continue
+        after_heading = 0
+        kept.append(p)
+    return "\n\n".join(kept)
