@@ -87,9 +87,7 @@ def pack(units: list[Unit], target: int, tolerance: float = 0.15) -> tuple[list[
     """Greedy packing of sentences into chunks of ``target`` words (+-tolerance).
 
     Returns (chunk texts, words dropped in the too-short tail)."""
-    low, high = word_window(target, tolerance)
-    if low < 1 or high < low:
-        raise ValueError(f"target {target} with tolerance {tolerance} leaves no room for a chunk")
+    low, high = word_window(target, tolerance)  # low <= target <= high for any target >= 1
     chunks: list[str] = []
     current: list[Unit] = []
     count = 0

@@ -22,7 +22,7 @@ _TRANSLATE = str.maketrans({
 })
 _BRACKET_NOTES = re.compile(r"\[(?:Illustration|Transcriber'?s?\s+Note|Footnote|Sidenote|Note)\b[^\]]*\]", re.I)
 _ITALIC = re.compile(r"(?<![\w_])_([^_]+?)_(?![\w_])", re.S)
-_INWORD_UNDERSCORE = re.compile(r"(?<=\w)_|_(?=\w)")  # _any_body, try_inger_
+_STRAY_UNDERSCORE = re.compile(r"(?<=\S)_|_(?=\S)")  # _any_body, try_inger_, in_ter._
 _NOTE_PARAGRAPH = re.compile(r"^(?:Transcriber'?s?\s+Note|Produced by|E-?text (?:prepared|transcribed) by)", re.I)
 
 _NUMBER = r"(?:[IVXLCDM]+|\d+|[A-Z][a-z]+(?:-[a-z]+)?|[A-Z]+)"
@@ -60,7 +60,7 @@ def strip_wrapper(text: str) -> str:
 def normalise(text: str) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n").translate(_TRANSLATE)
     text = _BRACKET_NOTES.sub("", text)
-    return _INWORD_UNDERSCORE.sub("", _ITALIC.sub(r"\1", text))
+    return _STRAY_UNDERSCORE.sub("", _ITALIC.sub(r"\1", text))
 
 
 def paragraphs(text: str) -> list[str]:

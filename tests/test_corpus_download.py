@@ -1,0 +1,149 @@
+"""Corpus stage over a real loopback HTTP server: the download code runs for real, faults included."""
+
+from __future__ import annotations
+
+import csv
+import json
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from gutenberg_server import SHARED, MirrorServer
+from litstyle.config import load_recipe
+from litstyle.corpus.download import DownloadPolicy, book_url, fetch_books
+from litstyle.rundir import file_sha256, run_stage
+
+FAST = DownloadPolicy(timeout_s=1.0, retries=2, backoff_s=0.05, workers=2)
+
+
+def _sources() -> dict[int, dict[str, str]]:
+    assert SHARED.is_dir(), f"the shared Gutenberg mirror is missing: {SHARED}"
+    with open(SHARED / "SOURCES.tsv", newline="") as handle:
+        return {int(r["pg_id"]): r for r in csv.DictReader(handle, delimiter="\t")}
+
+
+@pytest.fixture()
+def server():
+    with MirrorServer() as srv:
+        yield srv
+
+
+def test_corpus_stage_over_http(server: MirrorServer, demo_recipe: Path, tmp_path: Path) -> None:
+    from datasets import load_from_disk
+
+    from litstyle.pipeline import get_stage
+
+    overrides = [f"corpus.mirror={server.url}", f"corpus.catalog={server.url}/cache/epub/feeds/pg_catalog.csv",
+                 "corpus.targets=[1342, 98]", "corpus.include=[158, 43, 99999999]", "corpus.chunk_words=[128, 500]",
+                 f"corpus.download.cache_dir={tmp_path / 'cache'}", "run.authors=['Austen, Jane', 'Dickens, Charles']"]
+    with pytest.raises(Exception, match=r"corpus.include: book\(s\) \[99999999\] are not in the catalog"):
+        run_stage(load_recipe(demo_recipe, overrides), get_stage("corpus"))
+    overrides[3] = "corpus.include=[158, 43]"
+    recipe = load_recipe(demo_recipe, overrides)
+    result = run_stage(recipe, get_stage("corpus"))
+    books = load_from_disk(str(result.path / "books"))
+    chunks = load_from_disk(str(result.path / "chunks"))
+    assert sorted(zip(books["id"], books["role"])) == [(43, "contrast"), (98, "target"), (158, "same_author"),
+                                                      (1342, "target")]
+    sources = _sources()
+    manifest = json.loads((result.path / "manifest.json").read_text())
+    assert manifest["sha256"] == {str(i): sources[i]["sha256"] for i in (43, 98, 158, 1342)}
+    assert manifest["counts"]["books"] == 4 and manifest["counts"]["catalog_rows_skipped"] == 1
+    assert manifest["failed"] == {}
+    for target in (128, 500):
+        sizes = [n for n, t in zip(chunks["n_words"], chunks["target_words"]) if t == target]
+        assert sizes and min(sizes) >= 0.85 * target and max(sizes) <= 1.15 * target
+    assert set(chunks["book_id"]) == {43, 98, 158, 1342}
+    assert "| 1342 | Austen, Jane | Pride and Prejudice | target |" in (result.path / "summary.md").read_text()
+    # up to date: skipped without a single request; a fresh run dir re-uses the download cache
+    before = sum(server.requests.values())
+    assert run_stage(recipe, get_stage("corpus")).skipped
+    other = load_recipe(demo_recipe, overrides + [f"run.run_dir={tmp_path / 'run2'}"])
+    assert not run_stage(other, get_stage("corpus")).skipped
+    assert sum(server.requests.values()) == before + 0  # catalog and books both cached
+    # same inputs -> byte-identical datasets
+    for name in ("books", "chunks"):
+        files = sorted(p.name for p in (result.path / name).glob("*.arrow"))
+        assert [file_sha256(result.path / name / f) for f in files] == \
+               [file_sha256(tmp_path / "run2" / "corpus" / name / f) for f in files]
+
+
+def test_500_then_success_is_retried(server: MirrorServer, tmp_path: Path) -> None:
+    server.faults[43].extend(["500", "500"])
+    server.faults[84].append("429")
+    found, failed = fetch_books([43, 84], server.url, tmp_path, FAST)
+    assert failed == {} and server.book_requests(43) == 3 and server.book_requests(84) == 2
+    assert file_sha256(found[43]) == _sources()[43]["sha256"]
+
+
+def test_404_is_listed_as_failed_and_others_finish(server: MirrorServer, tmp_path: Path) -> None:
+    found, failed = fetch_books([43, 999999, 84], server.url, tmp_path, FAST)
+    assert sorted(found) == [43, 84]
+    assert list(failed) == [999999] and "HTTP 404" in failed[999999]
+    assert server.book_requests(999999) == 1  # a 404 is final: no retry
+
+
+def test_persistent_500_gives_up_after_bounded_retries(server: MirrorServer, tmp_path: Path) -> None:
+    server.faults[43].extend(["500"] * 10)
+    found, failed = fetch_books([43], server.url, tmp_path, FAST)
+    assert found == {} and "HTTP 500" in failed[43]
+    assert server.book_requests(43) == FAST.retries + 1
+    assert not list(tmp_path.glob("*")), "no partial file left in the cache"
+
+
+def test_stalled_body_times_out_and_is_retried(server: MirrorServer, tmp_path: Path) -> None:
+    server.faults[43].append("stall")
+    started = time.time()
+    found, failed = fetch_books([43], server.url, tmp_path, FAST)
+    assert failed == {} and file_sha256(found[43]) == _sources()[43]["sha256"]
+    assert server.book_requests(43) == 2
+    assert time.time() - started < 20
+
+
+def test_stalling_forever_fails_in_bounded_time(server: MirrorServer, tmp_path: Path) -> None:
+    server.faults[43].extend(["stall"] * 5)
+    started = time.time()
+    found, failed = fetch_books([43], server.url, tmp_path, FAST)
+    elapsed = time.time() - started
+    assert found == {} and "gave up after 3 attempts" in failed[43]
+    assert elapsed < 30, elapsed  # (retries + 1) read timeouts plus backoff, not a hang
+
+
+def test_short_body_is_detected_and_retried(server: MirrorServer, tmp_path: Path) -> None:
+    server.faults[1342].append("short")
+    found, failed = fetch_books([1342], server.url, tmp_path, FAST)
+    assert failed == {} and server.book_requests(1342) == 2
+    assert found[1342].stat().st_size == (SHARED / "1342.txt").stat().st_size
+    server.faults[74].extend(["short"] * 5)
+    found, failed = fetch_books([74], server.url, tmp_path, FAST)
+    assert 74 not in found and "gave up" in failed[74]
+
+
+def test_connection_refused_fails_in_bounded_time(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    started = time.time()
+    found, failed = fetch_books([43], f"http://127.0.0.1:{port}", tmp_path, FAST)
+    assert found == {} and "ConnectionError" in failed[43]
+    assert time.time() - started < 20
+
+
+def test_local_folder_mirror_and_url_pattern(tmp_path: Path) -> None:
+    found, failed = fetch_books([43, 5], str(SHARED), tmp_path, FAST)
+    assert found == {43: SHARED / "43.txt"} and "not in mirror folder" in failed[5]
+    assert book_url("https://www.gutenberg.org/", 76) == "https://www.gutenberg.org/cache/epub/76/pg76.txt"
+
+
+def test_zero_usable_books_is_a_clear_error(demo_recipe: Path, tmp_path: Path, capsys) -> None:
+    from litstyle.pipeline import get_stage
+    from litstyle.rundir import StageError
+
+    empty = tmp_path / "empty_mirror"
+    empty.mkdir()
+    recipe = load_recipe(demo_recipe, [f"corpus.mirror={empty}", "corpus.include=[]"])
+    with pytest.raises(StageError, match=r"corpus: no usable book \(4 failed; first error: not in mirror folder"):
+        run_stage(recipe, get_stage("corpus"))
+    assert not (recipe.run_dir / "corpus").exists()
