@@ -147,3 +147,22 @@ def test_zero_usable_books_is_a_clear_error(demo_recipe: Path, tmp_path: Path, c
     with pytest.raises(StageError, match=r"corpus: no usable book \(4 failed; first error: not in mirror folder"):
         run_stage(recipe, get_stage("corpus"))
     assert not (recipe.run_dir / "corpus").exists()
+
+
+@pytest.mark.slow
+def test_demo_corpus_script_builds_then_skips(demo_recipe: Path) -> None:
+    """The documented command on the demo recipe (local mirror folder), then the up-to-date rerun."""
+    import subprocess
+
+    from conftest import PYTHON, REPO
+
+    script = [PYTHON, str(REPO / "data_processing" / "gutenberg_download.py"), "--config", str(demo_recipe)]
+    first = subprocess.run(script, capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert "stage corpus: done" in first.stderr
+    manifest = json.loads((load_recipe(demo_recipe).run_dir / "corpus" / "manifest.json").read_text())
+    assert manifest["counts"]["books"] == 15 and manifest["counts"]["books_failed"] == 0
+    assert manifest["counts"]["chunks"]["1500"] > 500
+    second = subprocess.run(script, capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert second.returncode == 0 and "stage corpus: up to date, skipped" in second.stderr
+    assert "torch" not in second.stderr  # the skip path imports no ML stack
