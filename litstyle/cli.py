@@ -18,14 +18,16 @@ from litstyle.rundir import StageError
 log = logging.getLogger(__name__)
 
 
-def parser(prog: str, description: str | None) -> argparse.ArgumentParser:
+def parser(prog: str, description: str | None, *, stage_flags: bool = True) -> argparse.ArgumentParser:
+    """``--config FILE`` + overrides + ``--log-level``; stage entry points add ``--force``/``--check``."""
     p = argparse.ArgumentParser(prog=prog, description=(description or "").strip().splitlines()[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", required=True, metavar="FILE", help="recipe YAML (see config/)")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                    help="dotted overrides, e.g. grpo.beta=0.001 run.run_dir=runs/x")
-    p.add_argument("--force", action="store_true", help="rerun even when the output is up to date")
-    p.add_argument("--check", action="store_true", help="validate the recipe and exit (loads no model)")
+    if stage_flags:
+        p.add_argument("--force", action="store_true", help="rerun even when the output is up to date")
+        p.add_argument("--check", action="store_true", help="validate the recipe and exit (loads no model)")
     p.add_argument("--log-level", default=None, choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                    help="overrides run.log_level")
     return p
@@ -35,7 +37,7 @@ def main(argv: list[str] | None, *, prog: str, description: str | None,
          action: Callable[[Recipe, argparse.Namespace], Any], trainer_sections: list[str] | None = None) -> int:
     """Parse, validate, then run ``action``.  ``trainer_sections``: which trainer sections to
     validate before a run (None: all of them; ``--check`` always validates all)."""
-    args = parser(prog, description).parse_args(argv)
+    args = parser(prog, description).parse_intermixed_args(argv)
     try:
         recipe = load_recipe(args.config, args.overrides)
         setup_logging(args.log_level or recipe.run.log_level)

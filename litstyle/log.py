@@ -7,7 +7,7 @@ import os
 import sys
 
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-_NOISY = ("urllib3", "httpx", "filelock", "datasets", "huggingface_hub", "transformers", "sentence_transformers")
+_NOISY = ("urllib3", "httpx", "httpx2", "openai", "filelock", "datasets", "huggingface_hub", "transformers", "sentence_transformers")
 
 
 class _StderrHandler(logging.StreamHandler):

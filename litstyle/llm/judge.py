@@ -1,0 +1,133 @@
+"""The content judge: one digit 0-9 from an LLM for plot adherence + writing quality, as reward/10.
+
+The hard rules are enforced in code, whatever the LLM answers:
+- the last non-empty line is not exactly ``THE END.`` -> 0 (no call is made);
+- the author or the title is named in the story -> at most 2.
+The story sits in a ``<story>`` block at the end of the prompt (fixed instructions first, then
+the plot, then the story, so that vLLM's prefix cache re-uses everything before the story).  Angle
+brackets in the story and the plot are replaced, so nothing in them can close the block or open
+another one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from litstyle.llm.client import LLMClient
+
+log = logging.getLogger(__name__)
+
+END_LINE = "THE END."
+NAMED_CAP = 2
+DIGIT = re.compile(r"\s*([0-9])\b")
+# vLLM >= 0.12 reads structured_outputs; the older guided_regex is silently ignored there.
+DIGIT_ONLY = {"structured_outputs": {"regex": "^[0-9]$"}}
+_ANGLE = str.maketrans({"<": "\u2039", ">": "\u203a"})
+
+
+def ends_properly(story: str) -> bool:
+    lines = [line.strip() for line in story.strip().splitlines() if line.strip()]
+    return bool(lines) and lines[-1] == END_LINE
+
+
+def names_author_or_title(story: str, author: str, title: str) -> bool:
+    """True when the story names the author (surname, or "First Last") or the book's main title."""
+    last, _, first = (part.strip() for part in author.partition(","))
+    names = [last, f"{first} {last}".strip()] if last else []
+    main_title = re.split(r"[:;]", title)[0].strip()
+    text = story.lower()
+    for name in names + ([main_title] if len(main_title) > 3 else []):
+        if name and re.search(rf"(?<!\w){re.escape(name.lower())}(?!\w)", text):
+            return True
+    return False
+
+
+def parse_digit(text: str | None) -> int | None:
+    match = DIGIT.match(text or "")
+    return int(match.group(1)) if match else None
+
+
+class ContentJudge:
+    """Scores completions through an :class:`LLMClient`; returns reward in [0, 1] or None."""
+
+    def __init__(self, client: LLMClient, template: str) -> None:
+        if "{plot}" not in template or "{story}" not in template:
+            raise ValueError("judge prompt template needs the placeholders {plot} and {story}")
+        self.client = client
+        self.template = template
+        self.unparseable = 0
+
+    @classmethod
+    def from_file(cls, client: LLMClient, path: str | Path) -> ContentJudge:
+        return cls(client, Path(path).read_text(encoding="utf-8"))
+
+    def prompt(self, story: str, plot: str) -> str:
+        # str.replace, not str.format: braces in a story are text, not fields
+        head, _, tail = self.template.partition("{story}")
+        return head.replace("{plot}", plot.translate(_ANGLE)) + story.strip().translate(_ANGLE) + tail
+
+    def _messages(self, story: str, plot: str) -> list[dict[str, str]]:
+        return [{"role": "user", "content": self.prompt(story, plot)}]
+
+    def _reward(self, answer: str | None, capped: bool) -> float | None:
+        digit = parse_digit(answer)
+        if digit is None:
+            if answer is not None:
+                self.unparseable += 1
+                log.warning("content judge answered %r, not a digit: reward None", answer[:40])
+            return None
+        return min(digit, NAMED_CAP) / 10 if capped else digit / 10
+
+    async def ascore(self, story: str, plot: str, author: str, title: str) -> float | None:
+        if not ends_properly(story):
+            return 0.0
+        answer = await self.client.achat(self._messages(story, plot), max_tokens=3, temperature=0.0,
+                                         extra_body=DIGIT_ONLY)
+        return self._reward(answer, names_author_or_title(story, author, title))
+
+    def score(self, stories: Sequence[str], plots: Sequence[str], authors: Sequence[str],
+              titles: Sequence[str]) -> list[float | None]:
+        """Blocking batch scoring (concurrent up to the client's limit)."""
+        rewards: list[float | None] = [0.0] * len(stories)
+        todo = [i for i, story in enumerate(stories) if ends_properly(story)]
+        answers = self.client.chat_many([self._messages(stories[i], plots[i]) for i in todo], max_tokens=3,
+                                        temperature=0.0, extra_body=DIGIT_ONLY)
+        for i, answer in zip(todo, answers):
+            rewards[i] = self._reward(answer, names_author_or_title(stories[i], authors[i], titles[i]))
+        return rewards
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Score one story file through the judge server of a recipe (started with litstyle.serve)."""
+    from litstyle.cli import parser as recipe_parser
+    from litstyle.config import ConfigError, load_recipe
+    from litstyle.log import setup_logging
+    from litstyle.serve import client_for
+
+    p = recipe_parser("python -m litstyle.llm.judge", "Score one story with the content judge.", stage_flags=False)
+    p.add_argument("--story", required=True, help="a text file with the story")
+    p.add_argument("--plot", required=True)
+    p.add_argument("--author", required=True, help='as in run.authors, e.g. "Twain, Mark"')
+    p.add_argument("--title", required=True)
+    args = p.parse_intermixed_args(argv)
+    try:
+        recipe = load_recipe(args.config, args.overrides)
+        story = Path(args.story).read_text(encoding="utf-8")
+    except (ConfigError, OSError) as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    setup_logging(args.log_level or recipe.run.log_level)
+    with client_for(recipe, "judge") as client:
+        judge = ContentJudge.from_file(client, recipe.llm.judge_prompt)
+        reward = judge.score([story], [args.plot], [args.author], [args.title])[0]
+    sys.stdout.write(f"{'None' if reward is None else f'{reward:.1f}'}\n")
+    return 0 if reward is not None else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

