@@ -33,21 +33,11 @@ def parser(prog: str, description: str | None, *, stage_flags: bool = True) -> a
     return p
 
 
-def main(argv: list[str] | None, *, prog: str, description: str | None,
-         action: Callable[[Recipe, argparse.Namespace], Any], trainer_sections: list[str] | None = None) -> int:
-    """Parse, validate, then run ``action``.  ``trainer_sections``: which trainer sections to
-    validate before a run (None: all of them; ``--check`` always validates all)."""
-    args = parser(prog, description).parse_intermixed_args(argv)
+def report_errors(body: Callable[[], int | None]) -> int:
+    """Run ``body``; expected failures become one ``error: ...`` line: exit 2 for bad input, 1 for a
+    stage that could not finish.  Anything else is a bug and keeps its traceback."""
     try:
-        recipe = load_recipe(args.config, args.overrides)
-        setup_logging(args.log_level or recipe.run.log_level)
-        from litstyle import trainer_args
-
-        trainer_args.check_recipe(recipe, None if args.check else trainer_sections)
-        if args.check:
-            log.info("%s: recipe is valid", args.config)
-            return 0
-        action(recipe, args)
+        return body() or 0
     except ConfigError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2
@@ -57,7 +47,27 @@ def main(argv: list[str] | None, *, prog: str, description: str | None,
     except KeyboardInterrupt:
         sys.stderr.write("interrupted: finished stages are kept, the running one left no output\n")
         return 130
-    return 0
+
+
+def main(argv: list[str] | None, *, prog: str, description: str | None,
+         action: Callable[[Recipe, argparse.Namespace], Any], trainer_sections: list[str] | None = None) -> int:
+    """Parse, validate, then run ``action``.  ``trainer_sections``: which trainer sections to
+    validate before a run (None: all of them; ``--check`` always validates all)."""
+    args = parser(prog, description).parse_intermixed_args(argv)
+
+    def body() -> int:
+        recipe = load_recipe(args.config, args.overrides)
+        setup_logging(args.log_level or recipe.run.log_level)
+        from litstyle import trainer_args
+
+        trainer_args.check_recipe(recipe, None if args.check else trainer_sections)
+        if args.check:
+            log.info("%s: recipe is valid", args.config)
+            return 0
+        action(recipe, args)
+        return 0
+
+    return report_errors(body)
 
 
 def stage_main(name: str, argv: list[str] | None = None, *, trainer_sections: list[str] | None = None) -> int:

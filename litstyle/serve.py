@@ -216,7 +216,7 @@ def client_for(recipe: Recipe, role: str):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from litstyle.cli import parser
+    from litstyle.cli import parser, report_errors
     from litstyle.config import load_recipe
     from litstyle.log import setup_logging
 
@@ -228,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     if len(actions) > 1 or (actions and actions[0] not in ACTIONS):
         p.error(f"expected one action out of {', '.join(ACTIONS)}, got {' '.join(actions)}")
     action = actions[0] if actions else "start"
-    try:
+
+    def body() -> int:
         recipe = load_recipe(args.config, [word for word in args.overrides if "=" in word])
         setup_logging(args.log_level or recipe.run.log_level)
         if action == "start":
@@ -240,13 +241,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0 if info else 1
         elif not stop(recipe, args.role):
             sys.stdout.write(f"{args.role}: no server recorded in {recipe.run_dir / 'serve'}\n")
-    except ConfigError as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        return 2
-    except StageError as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        return 1
-    return 0
+        return 0
+
+    return report_errors(body)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ class FaultServer:
         self.in_flight = 0
         self.max_in_flight = 0
         self.prompts: list[str] = []
+        self.bodies: list[dict] = []
         self._stop = threading.Event()
         self._lock = threading.Lock()
         server = self
@@ -44,6 +45,7 @@ class FaultServer:
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
                     server.prompts.append(body.get("messages", [{}])[-1].get("content", ""))
+                    server.bodies.append(body)
                     mode = server.behaviours.popleft() if server.behaviours else server.default
                 try:
                     self._answer(mode)

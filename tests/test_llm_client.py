@@ -113,3 +113,15 @@ def test_response_cache_by_request_hash(tmp_path: Path) -> None:
         srv.answer = "3"
         with client(srv.base_url, cache_path=cache) as again:  # persisted across clients
             assert again.chat(HELLO, seed=1) == "7" and srv.requests == 2
+
+
+def test_generation_parameters_reach_the_server() -> None:
+    """Teacher and rewriter use the same client: sampling parameters and seed are sent as given."""
+    with FaultServer(answer="Once upon a time.") as srv, client(srv.base_url) as llm:
+        system = {"role": "system", "content": "You are a novelist."}
+        texts = llm.chat_many([[system, {"role": "user", "content": "Write."}]] * 2, max_tokens=900,
+                              temperature=0.8, seed=11, stop=["THE END."])
+        assert texts == ["Once upon a time."] * 2
+        body = srv.bodies[0]
+        assert (body["max_tokens"], body["temperature"], body["seed"], body["stop"]) == (900, 0.8, 11, ["THE END."])
+        assert body["model"] == "fake" and body["messages"][0] == system

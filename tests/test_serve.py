@@ -97,3 +97,24 @@ def test_external_base_url_is_used_as_is(tmp_path: Path) -> None:
         serve.start(recipe, "judge")
     with pytest.raises(ConfigError, match="expected an http"):
         load_recipe(DEMO, ["llm.judge.base_url=localhost:8000"])
+
+
+def test_judge_one_liner_scores_a_story(tmp_path: Path) -> None:
+    import subprocess
+
+    from conftest import PYTHON
+    from fault_llm_server import FaultServer
+
+    story = tmp_path / "story.txt"
+    story.write_text("The boy found a boat in the reeds.\n\nTHE END.\n")
+    with FaultServer(answer="7") as srv:
+        argv = [PYTHON, "-m", "litstyle.llm.judge", "--config", str(DEMO), f"run.run_dir={tmp_path}",
+                f"llm.judge.base_url={srv.base_url}", "--story", str(story), "--plot", "a boy finds a boat",
+                "--author", "Twain, Mark", "--title", "Adventures of Huckleberry Finn"]
+        done = subprocess.run(argv, capture_output=True, text=True, cwd=REPO, timeout=120)
+        assert done.returncode == 0 and done.stdout == "0.7\n", done.stderr[-2000:]
+        assert "Plot: a boy finds a boat" in srv.prompts[0] and srv.bodies[0]["max_tokens"] == 3
+        assert srv.bodies[0]["structured_outputs"] == {"regex": "^[0-9]$"}
+        missing = subprocess.run(argv[:-8] + ["--story", "nope.txt", *argv[-6:]], capture_output=True, text=True,
+                                 cwd=REPO, timeout=120)
+        assert missing.returncode == 2 and missing.stderr == "error: --story: file not found: nope.txt\n"

@@ -105,6 +105,7 @@ class ContentJudge:
 def main(argv: list[str] | None = None) -> int:
     """Score one story file through the judge server of a recipe (started with litstyle.serve)."""
     from litstyle.cli import parser as recipe_parser
+    from litstyle.cli import report_errors
     from litstyle.config import ConfigError, load_recipe
     from litstyle.log import setup_logging
     from litstyle.serve import client_for
@@ -115,18 +116,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--author", required=True, help='as in run.authors, e.g. "Twain, Mark"')
     p.add_argument("--title", required=True)
     args = p.parse_intermixed_args(argv)
-    try:
+
+    def body() -> int:
         recipe = load_recipe(args.config, args.overrides)
-        story = Path(args.story).read_text(encoding="utf-8")
-    except (ConfigError, OSError) as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        return 2
-    setup_logging(args.log_level or recipe.run.log_level)
-    with client_for(recipe, "judge") as client:
-        judge = ContentJudge.from_file(client, recipe.llm.judge_prompt)
-        reward = judge.score([story], [args.plot], [args.author], [args.title])[0]
-    sys.stdout.write(f"{'None' if reward is None else f'{reward:.1f}'}\n")
-    return 0 if reward is not None else 1
+        story_file = Path(args.story)
+        if not story_file.is_file():
+            raise ConfigError(f"--story: file not found: {story_file}")
+        setup_logging(args.log_level or recipe.run.log_level)
+        with client_for(recipe, "judge") as client:
+            judge = ContentJudge.from_file(client, recipe.llm.judge_prompt)
+            reward = judge.score([story_file.read_text(encoding="utf-8")], [args.plot], [args.author],
+                                 [args.title])[0]
+        sys.stdout.write(f"{'None' if reward is None else f'{reward:.1f}'}\n")
+        return 0 if reward is not None else 1
+
+    return report_errors(body)
 
 
 if __name__ == "__main__":
