@@ -1,0 +1,77 @@
+"""Style scoring with a sentence-transformer judge: cosine(judge(completion), judge(reference)).
+
+References (an author's sample text, the same for many completions) are encoded once and cached;
+completions are encoded once each, in batches (sentence-transformers orders a batch by length).
+Long texts can be encoded in windows of ``window_words`` words whose embeddings are averaged, so that
+an encoder that reads ~256 word pieces (MiniLM) still sees the whole text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import Sequence
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+def windows(text: str, size: int | None) -> list[str]:
+    words = text.split()
+    if not size or len(words) <= size:
+        return [" ".join(words)]
+    return [" ".join(words[i:i + size]) for i in range(0, len(words), size)]
+
+
+class StyleScorer:
+    def __init__(self, model: str, *, device: str = "cpu", batch_size: int = 16, prefix: str = "",
+                 window_words: int | None = None, max_seq_length: int | None = None,
+                 trust_remote_code: bool = False, encoder=None) -> None:
+        if encoder is None:
+            from sentence_transformers import SentenceTransformer
+
+            encoder = SentenceTransformer(model, device=device, trust_remote_code=trust_remote_code)
+        if max_seq_length:
+            encoder.max_seq_length = max_seq_length
+        self.encoder = encoder
+        self.batch_size = batch_size
+        self.prefix = prefix
+        self.window_words = window_words
+        self._cache: dict[str, np.ndarray] = {}
+        self.encoded_texts = 0  # texts sent to the encoder (for tests and benchmarks)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit-norm embeddings, one row per text (window means when ``window_words`` is set)."""
+        if not texts:
+            return np.zeros((0, self.encoder.get_sentence_embedding_dimension()), dtype=np.float32)
+        pieces, owner = [], []
+        for i, text in enumerate(texts):
+            for piece in windows(text, self.window_words):
+                pieces.append(self.prefix + piece)
+                owner.append(i)
+        emb = self.encoder.encode(pieces, batch_size=self.batch_size, convert_to_numpy=True,
+                                  normalize_embeddings=True, show_progress_bar=False)
+        self.encoded_texts += len(texts)
+        out = np.zeros((len(texts), emb.shape[1]), dtype=np.float32)
+        np.add.at(out, np.asarray(owner), emb)
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.maximum(norms, 1e-12)
+
+    def reference_embeddings(self, references: Sequence[str]) -> np.ndarray:
+        keys = [hashlib.sha256(ref.encode()).hexdigest() for ref in references]
+        missing = {k: ref for k, ref in zip(keys, references) if k not in self._cache}
+        if missing:
+            for key, row in zip(missing, self.encode(list(missing.values()))):
+                self._cache[key] = row
+        return np.stack([self._cache[k] for k in keys])
+
+    def score(self, completions: Sequence[str], references: Sequence[str]) -> list[float]:
+        """Raw cosine of each completion with its reference (references cached across calls)."""
+        if len(completions) != len(references):
+            raise ValueError(f"{len(completions)} completions but {len(references)} references")
+        if not completions:
+            return []
+        refs = self.reference_embeddings(references)
+        comps = self.encode(list(completions))
+        return [float(x) for x in np.sum(comps * refs, axis=1)]
