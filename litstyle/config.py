@@ -253,6 +253,34 @@ class LLMConfig(Section):
         return value
 
 
+class JudgePairsConfig(Section):
+    """Stage ``judge_pairs``: authorship pairs from corpus chunks (extremes + graded rewrites)."""
+
+    chunk_words: int = Field(500, gt=0)  # which corpus chunks to pair (must be in corpus.chunk_words)
+    split_ratios: list[float] = Field(default_factory=lambda: [0.76, 0.12, 0.12], min_length=3, max_length=3)
+    train_pairs: int = Field(2000, ge=2)
+    eval_pairs: int = Field(200, ge=2)  # for validation and for test each
+    graded_fraction: float = Field(0.3, ge=0.0, le=1.0)  # 0: no rewrites, no LLM needed
+    mask_ratios: list[float] = Field(default_factory=lambda: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9],
+                                     min_length=1)
+    rewrite_temperature: float = Field(0.7, ge=0.0)
+    rewrite_max_tokens: int = Field(96, gt=0)
+
+    @field_validator("split_ratios")
+    @classmethod
+    def _ratios(cls, value: list[float]) -> list[float]:
+        if any(v <= 0 for v in value) or abs(sum(value) - 1.0) > 1e-6:
+            raise ValueError(f"three positive shares (train, validation, test) summing to 1, got {value}")
+        return value
+
+    @field_validator("mask_ratios")
+    @classmethod
+    def _masks(cls, value: list[float]) -> list[float]:
+        if any(not 0.0 < v < 1.0 for v in value):
+            raise ValueError(f"mask ratios must be between 0 and 1 (exclusive), got {value}")
+        return value
+
+
 class LoraConfig(Section):
     enabled: bool = False
     r: int = Field(16, gt=0)
@@ -325,9 +353,17 @@ class Recipe(Section):
     models: ModelsConfig = Field(default_factory=ModelsConfig)
     corpus: CorpusConfig = Field(default_factory=CorpusConfig)
     llm: LLMConfig = Field(default_factory=lambda: LLMConfig.model_validate({}))
+    judge_pairs: JudgePairsConfig = Field(default_factory=JudgePairsConfig)
     judge: JudgeTrainConfig = Field(default_factory=JudgeTrainConfig)
     sft: SFTStageConfig = Field(default_factory=SFTStageConfig)
     grpo: GRPOStageConfig = Field(default_factory=GRPOStageConfig)
+
+    @model_validator(mode="after")
+    def _stages_fit(self) -> Recipe:
+        if self.judge_pairs.chunk_words not in self.corpus.chunk_words:
+            raise ValueError(f"judge_pairs.chunk_words {self.judge_pairs.chunk_words} is not one of "
+                             f"corpus.chunk_words {self.corpus.chunk_words}")
+        return self
 
     @property
     def run_dir(self) -> Path:

@@ -12,6 +12,7 @@ import sys
 from litstyle import cli, models
 from litstyle.config import Recipe
 from litstyle.corpus.stage import build_corpus
+from litstyle.judge.stage import build_judge_pairs
 from litstyle.rundir import Stage, StageResult, run_stage
 
 log = logging.getLogger("litstyle.pipeline")
@@ -21,6 +22,8 @@ STAGES: list[Stage] = [
           description="resolve offline models (convert SmolLM2 GGUF once)"),
     Stage("corpus", build_corpus, sections=("corpus", "run.authors"),
           description="Gutenberg catalog selection, download, cleaning, sentence-aware chunking"),
+    Stage("judge_pairs", build_judge_pairs, sections=("judge_pairs", "llm.rewriter", "models.rewriter_llm"),
+          inputs=("corpus",), description="author-disjoint style-judge pairs: extremes + graded LLM rewrites"),
 ]
 
 

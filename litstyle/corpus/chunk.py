@@ -33,8 +33,8 @@ def split_sentences(paragraph: str) -> list[str]:
         mark = match.group()
         if mark[0] == "." and not mark.startswith(".."):
             word = paragraph[start:match.start()].rsplit(None, 1)[-1] if paragraph[start:match.start()].strip() else ""
-            word = word.lstrip("\"'([").lower()
-            if word in ABBREVIATIONS or (len(word) == 1 and word.isalpha() and word not in "ia"):
+            word = word.lstrip("\"'([")
+            if word.lower() in ABBREVIATIONS or (len(word) == 1 and word.isupper() and word not in "IA"):
                 continue  # Mr. Darcy / E. W. Kemble (but "said I. Then")
         out.append(paragraph[start:match.end()].strip())
         start = match.end()

@@ -1,0 +1,1 @@
+"""The style judge: authorship pairs, training, benchmark."""

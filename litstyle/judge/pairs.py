@@ -1,0 +1,200 @@
+"""Authorship pairs for the style judge: (sentence1, sentence2, score in [0, 1]).
+
+- Extreme pairs: same author, different books -> 1.0; different authors -> 0.0.
+- Graded pairs: the longest sentences of a chunk are masked at ratio r and rewritten by the
+  rewriter LLM; for two rewritten chunks with ratios r1, r2:
+  ``integrity = sqrt((1 - r1^2)(1 - r2^2))``, ``n = (max(integrity, 0.19) - 0.19) / 0.81``,
+  same author ``0.5 + 0.5 n``, different authors ``0.5 (1 - n)``, rounded to 0.1 and clipped to
+  [0.1, 0.9]; 0.5 is never used: same-author pairs live in the zone 0.6..0.9 and
+  different-author pairs in 0.1..0.4.
+- Splits are author-disjoint; every split gets authors with two or more books, so that it has
+  same-author pairs.  Everything is drawn from ``random.Random`` seeded by the recipe: the same
+  config (and the same rewrites) gives a byte-identical dataset.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from litstyle.corpus.chunk import split_sentences
+
+SPLITS = ("train", "validation", "test")
+SAME_ZONE = (0.6, 0.7, 0.8, 0.9)
+DIFF_ZONE = (0.1, 0.2, 0.3, 0.4)
+
+
+def integrity(r1: float, r2: float) -> float:
+    return math.sqrt((1 - r1 ** 2) * (1 - r2 ** 2))
+
+
+def graded_score(r1: float, r2: float, same_author: bool) -> float:
+    n = (max(integrity(r1, r2), 0.19) - 0.19) / 0.81
+    raw = 0.5 + 0.5 * n if same_author else 0.5 * (1 - n)
+    score = min(max(math.floor(raw * 10 + 0.5) / 10, 0.1), 0.9)
+    if score == 0.5:  # never 0.5: keep each pair in its zone
+        score = 0.6 if same_author else 0.4
+    return score
+
+
+@dataclass(frozen=True)
+class Chunk:
+    uid: str  # "<book_id>:<chunk_idx>"
+    author: str
+    book_id: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    chunk: Chunk
+    ratio: float
+    text: str
+
+
+def split_authors(chunks_by_author: dict[str, list[Chunk]], ratios: Sequence[float], seed: int) -> dict[str, str]:
+    """Author -> split, disjoint.  Each split first gets an author with 2+ books and one more author
+    (when there are enough), then the rest go by chunk count towards ``ratios``."""
+    rng = random.Random(f"{seed}:split")
+    multi = sorted(a for a, cs in chunks_by_author.items() if len({c.book_id for c in cs}) >= 2)
+    single = sorted(a for a in chunks_by_author if a not in multi)
+    rng.shuffle(multi)
+    rng.shuffle(single)
+    assignment: dict[str, str] = {}
+    load = dict.fromkeys(SPLITS, 0)
+    total = sum(len(cs) for cs in chunks_by_author.values())
+
+    def place(author: str, split: str) -> None:
+        assignment[author] = split
+        load[split] += len(chunks_by_author[author])
+
+    for split, author in zip(SPLITS, multi):  # one multi-book author per split first
+        place(author, split)
+    rest = single + multi[len(SPLITS):]
+    for split, author in zip(SPLITS, rest):  # then a second author each, for different-author pairs
+        place(author, split)
+    for author in rest[len(SPLITS):]:
+        # the split furthest below its share of chunks
+        split = min(SPLITS, key=lambda s: (load[s] / total - ratios[SPLITS.index(s)], SPLITS.index(s)))
+        place(author, split)
+    return assignment
+
+
+def mask_longest(text: str, ratio: float) -> tuple[list[str], list[int]]:
+    """Sentences of ``text`` and the indexes of the longest ones covering >= ``ratio`` of its words."""
+    sentences = split_sentences(" ".join(text.split()))
+    total = sum(len(s.split()) for s in sentences)
+    order = sorted(range(len(sentences)), key=lambda i: (-len(sentences[i].split()), i))
+    masked, covered = [], 0
+    for i in order:
+        if masked and covered >= ratio * total:
+            break
+        masked.append(i)
+        covered += len(sentences[i].split())
+    return sentences, sorted(masked)
+
+
+GAP = "[MISSING]"
+OTHER_GAP = "[...]"
+
+
+def gap_prompts(sentences: list[str], masked: list[int]) -> list[list[dict[str, str]]]:
+    """One chat request per masked sentence: the passage with that gap marked."""
+    requests = []
+    for i in masked:
+        shown = [GAP if j == i else OTHER_GAP if j in masked else s for j, s in enumerate(sentences)]
+        words = len(sentences[i].split())
+        requests.append([
+            {"role": "system", "content": "You restore missing sentences in passages of classic fiction."},
+            {"role": "user", "content": (
+                "Passage:\n" + " ".join(shown) + f"\n\nWrite the one sentence, about {words} words long, "
+                f"that belongs where {GAP} stands. Use your own words. Reply with that sentence only.")},
+        ])
+    return requests
+
+
+def fill_gaps(sentences: list[str], masked: list[int], answers: Sequence[str | None]) -> str | None:
+    """The passage with each masked sentence replaced by its rewrite; None if any rewrite failed."""
+    out = list(sentences)
+    for i, answer in zip(masked, answers):
+        line = (answer or "").strip().splitlines()[0].strip() if (answer or "").strip() else ""
+        if not line:
+            return None
+        out[i] = line
+    return " ".join(out)
+
+
+def _pick_pair(rng: random.Random, items: list, same: bool, key_author: Callable, key_book: Callable):
+    """Two items by the same author from different books (``same``) or by different authors."""
+    by_author: dict[str, list] = defaultdict(list)
+    for item in items:
+        by_author[key_author(item)].append(item)
+    authors = sorted(by_author)
+    if same:
+        eligible = [a for a in authors if len({key_book(i) for i in by_author[a]}) >= 2]
+        if not eligible:
+            return None
+        author = rng.choice(eligible)
+        first = rng.choice(by_author[author])
+        second = rng.choice([i for i in by_author[author] if key_book(i) != key_book(first)])
+        return first, second
+    if len(authors) < 2:
+        return None
+    a1, a2 = rng.sample(authors, 2)
+    return rng.choice(by_author[a1]), rng.choice(by_author[a2])
+
+
+def extreme_pairs(chunks: list[Chunk], n: int, rng: random.Random) -> list[dict]:
+    """``n`` pairs, half same-author/different-book (1.0), half different-author (0.0), no repeats."""
+    rows, seen = [], set()
+    for want_same in [True] * (n - n // 2) + [False] * (n // 2):
+        for _ in range(50):  # a few draws to avoid a repeat; small pools simply yield fewer pairs
+            pair = _pick_pair(rng, chunks, want_same, lambda c: c.author, lambda c: c.book_id)
+            if pair is None:
+                break
+            key = tuple(sorted((pair[0].uid, pair[1].uid)))
+            if key not in seen:
+                seen.add(key)
+                rows.append(_row(pair[0].text, pair[1].text, 1.0 if want_same else 0.0, "extreme",
+                                 pair[0], pair[1], None, None))
+                break
+    return rows
+
+
+def graded_pairs(rewrites: list[Rewrite], n: int, rng: random.Random) -> list[dict]:
+    """``n`` graded pairs spread evenly over the bins of both zones (as far as the pool allows)."""
+    by_bin: dict[float, list[tuple[Rewrite, Rewrite]]] = defaultdict(list)
+    for i, a in enumerate(rewrites):
+        for b in rewrites[i + 1:]:
+            if a.chunk.uid == b.chunk.uid:
+                continue
+            same = a.chunk.author == b.chunk.author
+            if same and a.chunk.book_id == b.chunk.book_id:
+                continue  # same book: topic, not style
+            by_bin[graded_score(a.ratio, b.ratio, same)].append((a, b))
+    bins = [b for b in SAME_ZONE + DIFF_ZONE if by_bin.get(b)]
+    rows: list[dict] = []
+    for candidates in by_bin.values():
+        rng.shuffle(candidates)
+    cursor = dict.fromkeys(bins, 0)
+    while len(rows) < n and bins:
+        for score in list(bins):
+            if len(rows) >= n:
+                break
+            if cursor[score] >= len(by_bin[score]):
+                bins.remove(score)
+                continue
+            a, b = by_bin[score][cursor[score]]
+            cursor[score] += 1
+            rows.append(_row(a.text, b.text, score, "graded", a.chunk, b.chunk, a.ratio, b.ratio))
+    return rows
+
+
+def _row(text1: str, text2: str, score: float, kind: str, c1: Chunk, c2: Chunk,
+         r1: float | None, r2: float | None) -> dict:
+    return {"sentence1": text1, "sentence2": text2, "score": score, "kind": kind,
+            "author1": c1.author, "author2": c2.author, "book1": c1.book_id, "book2": c2.book_id,
+            "mask1": r1, "mask2": r2}

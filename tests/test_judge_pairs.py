@@ -1,0 +1,165 @@
+"""Style-judge pairs: the integrity formula and its zones, author-disjoint splits, balanced bins,
+byte-identical rebuilds, failed rewrites skipped and counted."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from fault_llm_server import FaultServer
+from litstyle.config import load_recipe
+from litstyle.judge.pairs import (Chunk, Rewrite, fill_gaps, gap_prompts, graded_pairs, graded_score, integrity,
+                                  mask_longest, split_authors)
+from litstyle.rundir import file_sha256, run_stage
+
+
+@pytest.mark.parametrize("r1,r2,integ,same,diff", [
+    # hand-computed: integrity, then n = (max(i, .19) - .19) / .81, then the zone score rounded to 0.1
+    (0.1, 0.1, 0.99, 0.9, 0.1),        # n = .9877: same .9938 -> 1.0 clipped to .9; diff .0062 -> .0 -> .1
+    (0.5, 0.5, 0.75, 0.8, 0.2),        # n = .6914: .8457 / .1543
+    (0.1, 0.9, 0.43370, 0.7, 0.3),     # n = .3009: .6504 / .3496
+    (0.7, 0.3, 0.68125, 0.8, 0.2),     # n = .6065: .8032 / .1968
+    (0.8, 0.8, 0.36, 0.6, 0.4),        # n = .2099: .6049 / .3951
+    (0.9, 0.5, 0.37749, 0.6, 0.4),     # n = .2315: .6157 / .3843
+    (0.9, 0.9, 0.19, 0.6, 0.4),        # n = 0: 0.5 is never used -> the zone's nearest bin
+])
+def test_integrity_formula_table(r1: float, r2: float, integ: float, same: float, diff: float) -> None:
+    assert integrity(r1, r2) == pytest.approx(integ, abs=1e-4)
+    assert graded_score(r1, r2, True) == same and graded_score(r1, r2, False) == diff
+    assert graded_score(r2, r1, True) == same  # symmetric
+
+
+def test_scores_never_half_and_stay_in_zones() -> None:
+    ratios = [i / 20 for i in range(1, 20)]
+    for r1 in ratios:
+        for r2 in ratios:
+            assert 0.6 <= graded_score(r1, r2, True) <= 0.9
+            assert 0.1 <= graded_score(r1, r2, False) <= 0.4
+
+
+def test_mask_longest_and_gap_filling() -> None:
+    text = "We left early. The road ran long and grey beside the slow river. It rained on us. We slept."
+    sentences, masked = mask_longest(text, 0.5)  # 19 words: the longest (10) covers half
+    assert len(sentences) == 4 and masked == [1]
+    sentences, masked = mask_longest(text, 0.7)  # 10 < 13.3: the next longest (4 words) too
+    assert masked == [1, 2]
+    prompts = gap_prompts(sentences, masked)
+    assert len(prompts) == 2 and "[MISSING]" in prompts[0][1]["content"] and "[...]" in prompts[0][1]["content"]
+    assert "grey" not in prompts[0][1]["content"] and "We left early." in prompts[0][1]["content"]
+    assert "about 10 words" in prompts[0][1]["content"]
+    assert fill_gaps(sentences, masked, ["New one.\nextra line", "Other."]) == "We left early. New one. Other. We slept."
+    assert fill_gaps(sentences, masked, ["New one.", None]) is None
+    assert fill_gaps(sentences, masked, ["New one.", "   "]) is None
+
+
+def test_author_disjoint_splits_spread_multi_book_authors() -> None:
+    chunks = {}
+    for a in range(12):
+        books = [a * 10, a * 10 + 1] if a < 4 else [a * 10]
+        chunks[f"author{a}"] = [Chunk(f"{b}:{i}", f"author{a}", b, "x") for b in books for i in range(10 + a)]
+    first = split_authors(chunks, [0.76, 0.12, 0.12], seed=3)
+    assert first == split_authors(chunks, [0.76, 0.12, 0.12], seed=3)
+    assert set(first) == set(chunks)
+    for split in ("train", "validation", "test"):
+        assert any(first[f"author{a}"] == split for a in range(4)), split  # same-author pairs everywhere
+    share = sum(len(chunks[a]) for a, s in first.items() if s == "train") / sum(map(len, chunks.values()))
+    assert 0.6 < share < 0.9
+
+
+def test_graded_pairs_fill_bins_evenly() -> None:
+    rewrites = [Rewrite(Chunk(f"{a}{b}:{i}", a, b, f"t{a}{b}{i}"), r, f"text {a}{b}{i}")
+                for a, books in (("A", (1, 2)), ("B", (3, 4)), ("C", (5,)))
+                for b in books for i, r in enumerate((0.1, 0.3, 0.5, 0.7, 0.9))]
+    rows = graded_pairs(rewrites, 40, random.Random(0))
+    assert len(rows) == 40
+    counts = {}
+    for row in rows:
+        counts[row["score"]] = counts.get(row["score"], 0) + 1
+        assert row["score"] != 0.5 and (row["author1"] == row["author2"]) == (row["score"] > 0.5)
+        assert not (row["author1"] == row["author2"] and row["book1"] == row["book2"])
+        assert row["score"] == graded_score(row["mask1"], row["mask2"], row["author1"] == row["author2"])
+    assert max(counts.values()) - min(counts.values()) <= 1 or len(counts) < 8
+
+
+@pytest.fixture(scope="module")
+def corpus_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo corpus (local shared mirror), built once for this module."""
+    from conftest import DEMO
+    from litstyle.pipeline import get_stage
+
+    run_dir = tmp_path_factory.mktemp("pairs_run")
+    run_stage(load_recipe(DEMO, [f"run.run_dir={run_dir}", "corpus.chunk_words=[128]"]), get_stage("corpus"))
+    return run_dir
+
+
+def _pairs_recipe(run_dir: Path, url: str, *extra: str):
+    from conftest import DEMO
+
+    return load_recipe(DEMO, [f"run.run_dir={run_dir}", "corpus.chunk_words=[128]", f"llm.rewriter.base_url={url}",
+                              "llm.rewriter.retries=0", *extra])
+
+
+def test_pairs_stage_end_to_end(corpus_run: Path) -> None:
+    from datasets import load_from_disk
+
+    from litstyle.pipeline import get_stage
+
+    with FaultServer(answer="The wind moved softly over the quiet fields at dusk.") as srv:
+        srv.behaviours.extend(["400"] * 3)  # three failed rewrites: their chunks are skipped and counted
+        result = run_stage(_pairs_recipe(corpus_run, srv.base_url), get_stage("judge_pairs"))
+    data = load_from_disk(str(result.path))
+    manifest = json.loads((result.path / "manifest.json").read_text())
+    assert 1 <= manifest["counts"]["rewrites_failed"] <= 3 and manifest["rewriter_calls"]["failures"] == 3
+    assert manifest["counts"]["rewrites"] > 20
+    authors = {s: set(data[s]["author1"]) | set(data[s]["author2"]) for s in data}
+    assert not authors["train"] & authors["validation"] and not authors["train"] & authors["test"]
+    assert not authors["validation"] & authors["test"]
+    for split in data:
+        scores = data[split]["score"]
+        assert 0.5 not in scores
+        assert set(round(x, 1) for x in scores) <= {0.0, 0.1, 0.2, 0.3, 0.4, 0.6, 0.7, 0.8, 0.9, 1.0}
+        extremes = [x for x, k in zip(scores, data[split]["kind"]) if k == "extreme"]
+        assert abs(extremes.count(1.0) - extremes.count(0.0)) <= 1
+        for row in data[split]:
+            if row["score"] == 1.0:
+                assert row["author1"] == row["author2"] and row["book1"] != row["book2"]
+            if row["score"] == 0.0:
+                assert row["author1"] != row["author2"]
+    assert len(data["train"]) == 240 and sum(k == "graded" for k in data["train"]["kind"]) >= 40
+    assert manifest["counts"]["splits"]["train"]["pairs"] == 240
+    card = (result.path / "README.md").read_text()
+    assert "| train | 240 |" in card and "0.5 never used" in card
+
+
+def test_rebuild_is_byte_identical(corpus_run: Path, tmp_path: Path) -> None:
+    from litstyle.pipeline import get_stage
+
+    builds = []
+    with FaultServer(answer="A plain new sentence stood in its place.") as srv:
+        for name in ("one", "two"):
+            recipe = _pairs_recipe(tmp_path / name, srv.base_url)
+            (tmp_path / name).mkdir()
+            (tmp_path / name / "corpus").symlink_to(corpus_run / "corpus")
+            builds.append(run_stage(recipe, get_stage("judge_pairs")).path)
+    for split in ("train", "validation", "test"):
+        names = sorted(p.name for p in (builds[0] / split).glob("*.arrow"))
+        assert names
+        assert [file_sha256(builds[0] / split / n) for n in names] == \
+               [file_sha256(builds[1] / split / n) for n in names]
+
+
+def test_split_without_a_multi_book_author_is_a_clear_error(tmp_path: Path) -> None:
+    from conftest import DEMO
+    from litstyle.pipeline import get_stage
+    from litstyle.rundir import StageError
+
+    # only Twain and Dickens keep a second book: three splits cannot all have same-author pairs
+    recipe = load_recipe(DEMO, [f"run.run_dir={tmp_path}", "corpus.chunk_words=[128]",
+                                "corpus.include=[74, 1400, 2701, 1260, 84, 43]", "judge_pairs.graded_fraction=0"])
+    run_stage(recipe, get_stage("corpus"))
+    with pytest.raises(StageError, match=r"judge_pairs: split '\w+' needs 2\+ authors, one with 2\+ books"):
+        run_stage(recipe, get_stage("judge_pairs"))
+    assert not (tmp_path / "judge_pairs").exists()
