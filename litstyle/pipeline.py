@@ -13,6 +13,7 @@ from litstyle import cli, models
 from litstyle.config import Recipe
 from litstyle.corpus.stage import build_corpus
 from litstyle.judge.stage import build_judge_pairs
+from litstyle.judge.train import train_judge
 from litstyle.rundir import Stage, StageResult, run_stage
 
 log = logging.getLogger("litstyle.pipeline")
@@ -24,6 +25,8 @@ STAGES: list[Stage] = [
           description="Gutenberg catalog selection, download, cleaning, sentence-aware chunking"),
     Stage("judge_pairs", build_judge_pairs, sections=("judge_pairs", "llm.rewriter", "models.rewriter_llm"),
           inputs=("corpus",), description="author-disjoint style-judge pairs: extremes + graded LLM rewrites"),
+    Stage("judge", train_judge, sections=("judge", "models.encoder", "models.trust_remote_code"),
+          inputs=("judge_pairs",), description="fine-tune the sentence-transformer style judge"),
 ]
 
 

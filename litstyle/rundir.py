@@ -44,6 +44,12 @@ class StageContext:
     inputs: dict[str, Path]  # finished folders of the input stages
     counts: dict[str, Any] = field(default_factory=dict)  # recorded in the manifest
     extra: dict[str, Any] = field(default_factory=dict)  # any other manifest entries
+    rank: int = 0  # under torchrun: this process's rank; only rank 0 writes
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
 
 
 @dataclass(frozen=True)
@@ -144,46 +150,70 @@ def _publish(tmp: Path, final: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def _distributed() -> tuple[int, int]:
+    """(rank, world size) under torchrun / accelerate, (0, 1) otherwise."""
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def run_stage(recipe: Recipe, stage: Stage, *, force: bool = False) -> StageResult:
-    """Run ``stage`` unless its output is up to date (or ``force``); the output appears atomically."""
+    """Run ``stage`` unless its output is up to date (or ``force``); the output appears atomically.
+
+    Under torchrun every rank runs ``stage.fn`` in one shared temporary folder; rank 0 alone
+    holds the lock, writes the manifest and publishes."""
     run_dir = recipe.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     final = stage_path(recipe, stage.name)
-    lock = _lock(run_dir, stage.name)
+    rank, world = _distributed()
+    shared_tmp = None
+    if world > 1:
+        run_id = os.environ.get("TORCHELASTIC_RUN_ID") or os.environ.get("MASTER_PORT", "dist")
+        shared_tmp = run_dir / f".{stage.name}.tmp-dist-{run_id}"
+    lock = _lock(run_dir, stage.name) if rank == 0 else None
+    tmp = None
     try:
-        for leftover in run_dir.glob(f".{stage.name}.*-*"):
-            log.info("removing leftover %s of an interrupted run", leftover.name)
-            shutil.rmtree(leftover, ignore_errors=True)
+        if rank == 0:
+            for leftover in run_dir.glob(f".{stage.name}.*-*"):
+                if leftover != shared_tmp:
+                    log.info("removing leftover %s of an interrupted run", leftover.name)
+                    shutil.rmtree(leftover, ignore_errors=True)
         reason = "forced" if force else stale_reason(recipe, stage)
         if reason is None:
             log.info("stage %s: up to date, skipped (%s)", stage.name, final)
             return StageResult(stage.name, final, True, read_manifest(final) or {})
         inputs = _input_hashes(recipe, stage)
-        log.info("stage %s: running (%s)", stage.name, reason)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{stage.name}.tmp-", dir=run_dir))
+        log.info("stage %s: running (%s)%s", stage.name, reason, f" on rank {rank}/{world}" if world > 1 else "")
+        if shared_tmp is not None:
+            shared_tmp.mkdir(exist_ok=True)
+            tmp = shared_tmp
+        else:
+            tmp = Path(tempfile.mkdtemp(prefix=f".{stage.name}.tmp-", dir=run_dir))
         tmp.chmod(0o755)  # mkdtemp makes it private; the published stage folder should not be
         started = time.time()
-        try:
-            ctx = StageContext(recipe, stage.name, tmp, {name: stage_path(recipe, name) for name in stage.inputs})
-            stage.fn(ctx)
-            manifest = {
-                "stage": stage.name,
-                "run_id": uuid.uuid4().hex,  # a rerun always makes the stages after it stale
-                "config_hash": config_hash(recipe, stage),
-                "config": {name: recipe.section_data(name) for name in stage.sections},
-                "inputs": inputs,
-                "seed": recipe.run.seed,
-                "versions": versions(),
-                "counts": ctx.counts,
-                **ctx.extra,
-                "started": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
-                "wall_time_s": round(time.time() - started, 3),
-            }
-            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
-            _publish(tmp, final)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        ctx = StageContext(recipe, stage.name, tmp, {name: stage_path(recipe, name) for name in stage.inputs},
+                           rank=rank, world_size=world)
+        stage.fn(ctx)
+        if rank != 0:
+            return StageResult(stage.name, final, False, {})
+        manifest = {
+            "stage": stage.name,
+            "run_id": uuid.uuid4().hex,  # a rerun always makes the stages after it stale
+            "config_hash": config_hash(recipe, stage),
+            "config": {name: recipe.section_data(name) for name in stage.sections},
+            "inputs": inputs,
+            "seed": recipe.run.seed,
+            "world_size": world,
+            "versions": versions(),
+            "counts": ctx.counts,
+            **ctx.extra,
+            "started": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
+            "wall_time_s": round(time.time() - started, 3),
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
+        _publish(tmp, final)
         log.info("stage %s: done in %.1f s -> %s", stage.name, manifest["wall_time_s"], final)
         return StageResult(stage.name, final, False, manifest)
     finally:
-        lock.close()
+        if rank == 0:
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+            lock.close()

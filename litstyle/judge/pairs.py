@@ -120,11 +120,20 @@ def fill_gaps(sentences: list[str], masked: list[int], answers: Sequence[str | N
     """The passage with each masked sentence replaced by its rewrite; None if any rewrite failed."""
     out = list(sentences)
     for i, answer in zip(masked, answers):
-        line = (answer or "").strip().splitlines()[0].strip() if (answer or "").strip() else ""
+        line = _first_sentence_line(answer or "")
         if not line:
             return None
         out[i] = line
     return " ".join(out)
+
+
+def _first_sentence_line(answer: str) -> str:
+    """The first line that reads as a sentence: no preamble ("Here is the sentence:"), no quotes."""
+    for line in answer.splitlines():
+        line = " ".join(line.split()).strip("\"'")
+        if line and not line.endswith(":"):
+            return line
+    return ""
 
 
 def _pick_pair(rng: random.Random, items: list, same: bool, key_author: Callable, key_book: Callable):
