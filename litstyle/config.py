@@ -281,6 +281,15 @@ class JudgePairsConfig(Section):
         return value
 
 
+class JudgeBenchmarkConfig(Section):
+    """Stage ``judge_benchmark``: author separation on held-out authors, per chunk size."""
+
+    chunk_words: list[int] = Field(default_factory=lambda: [128, 500], min_length=1)  # in corpus.chunk_words
+    pairs_per_class: int = Field(1000, ge=10)
+    function_words: int = Field(300, ge=10)  # Burrows baseline vocabulary
+    window_words: int | None = Field(200, gt=0)  # encode long texts in windows (None: truncate)
+
+
 class LoraConfig(Section):
     enabled: bool = False
     r: int = Field(16, gt=0)
@@ -354,6 +363,7 @@ class Recipe(Section):
     corpus: CorpusConfig = Field(default_factory=CorpusConfig)
     llm: LLMConfig = Field(default_factory=lambda: LLMConfig.model_validate({}))
     judge_pairs: JudgePairsConfig = Field(default_factory=JudgePairsConfig)
+    judge_benchmark: JudgeBenchmarkConfig = Field(default_factory=JudgeBenchmarkConfig)
     judge: JudgeTrainConfig = Field(default_factory=JudgeTrainConfig)
     sft: SFTStageConfig = Field(default_factory=SFTStageConfig)
     grpo: GRPOStageConfig = Field(default_factory=GRPOStageConfig)
@@ -363,6 +373,10 @@ class Recipe(Section):
         if self.judge_pairs.chunk_words not in self.corpus.chunk_words:
             raise ValueError(f"judge_pairs.chunk_words {self.judge_pairs.chunk_words} is not one of "
                              f"corpus.chunk_words {self.corpus.chunk_words}")
+        missing = [w for w in self.judge_benchmark.chunk_words if w not in self.corpus.chunk_words]
+        if missing:
+            raise ValueError(f"judge_benchmark.chunk_words {missing} are not in corpus.chunk_words "
+                             f"{self.corpus.chunk_words}")
         return self
 
     @property

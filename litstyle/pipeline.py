@@ -12,6 +12,7 @@ import sys
 from litstyle import cli, models
 from litstyle.config import Recipe
 from litstyle.corpus.stage import build_corpus
+from litstyle.judge.benchmark import run_benchmark
 from litstyle.judge.stage import build_judge_pairs
 from litstyle.judge.train import train_judge
 from litstyle.rundir import Stage, StageResult, run_stage
@@ -27,6 +28,9 @@ STAGES: list[Stage] = [
           inputs=("corpus",), description="author-disjoint style-judge pairs: extremes + graded LLM rewrites"),
     Stage("judge", train_judge, sections=("judge", "models.encoder", "models.trust_remote_code"),
           inputs=("judge_pairs",), description="fine-tune the sentence-transformer style judge"),
+    Stage("judge_benchmark", run_benchmark, sections=("judge_benchmark", "models.encoder"),
+          inputs=("corpus", "judge_pairs", "judge"),
+          description="AUC/EER of base vs fine-tuned judge vs function words on held-out authors"),
 ]
 
 
