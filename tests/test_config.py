@@ -75,6 +75,9 @@ BAD = [
     (["run.authors=[]"], "run.authors: list should have at least 1 item"),
     (["grpo"], "override 'grpo': expected dotted.key=value"),
     (["run.run_dir=5"], "run.run_dir: expected a string, got int 5"),
+    (["judge_benchmark.chunk_words=[64]"], "judge_benchmark.chunk_words [64] are not in corpus.chunk_words"),
+    (["judge_pairs.split_ratios=[0.5, 0.5, 0.5]"], "three positive shares (train, validation, test) summing to 1"),
+    (["llm.judge.prot=1"], "llm.judge.prot: unknown key; did you mean 'port'?"),
 ]
 
 

@@ -91,14 +91,14 @@ def corpus_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from litstyle.pipeline import get_stage
 
     run_dir = tmp_path_factory.mktemp("pairs_run")
-    run_stage(load_recipe(DEMO, [f"run.run_dir={run_dir}", "corpus.chunk_words=[128]"]), get_stage("corpus"))
+    run_stage(load_recipe(DEMO, [f"run.run_dir={run_dir}", "corpus.chunk_words=[128]", "judge_benchmark.chunk_words=[128]"]), get_stage("corpus"))
     return run_dir
 
 
 def _pairs_recipe(run_dir: Path, url: str, *extra: str):
     from conftest import DEMO
 
-    return load_recipe(DEMO, [f"run.run_dir={run_dir}", "corpus.chunk_words=[128]", f"llm.rewriter.base_url={url}",
+    return load_recipe(DEMO, [f"run.run_dir={run_dir}", "corpus.chunk_words=[128]", "judge_benchmark.chunk_words=[128]", f"llm.rewriter.base_url={url}",
                               "llm.rewriter.retries=0", *extra])
 
 
@@ -157,7 +157,7 @@ def test_split_without_a_multi_book_author_is_a_clear_error(tmp_path: Path) -> N
     from litstyle.rundir import StageError
 
     # only Twain and Dickens keep a second book: three splits cannot all have same-author pairs
-    recipe = load_recipe(DEMO, [f"run.run_dir={tmp_path}", "corpus.chunk_words=[128]",
+    recipe = load_recipe(DEMO, [f"run.run_dir={tmp_path}", "corpus.chunk_words=[128]", "judge_benchmark.chunk_words=[128]",
                                 "corpus.include=[74, 1400, 2701, 1260, 84, 43]", "judge_pairs.graded_fraction=0"])
     run_stage(recipe, get_stage("corpus"))
     with pytest.raises(StageError, match=r"judge_pairs: split '\w+' needs 2\+ authors, one with 2\+ books"):

@@ -176,9 +176,9 @@ def _plots(ctx: StageContext, results: dict, sizes: list[int]) -> None:
         for method in methods:
             same, cross = results[(method, words)]
             data += [same, cross]
-            labels += [f"{method}\nsame", f"{method}\ncross"]
+            labels += [f"{method}: same", f"{method}: cross"]
         ax.boxplot(data, showfliers=False)
-        ax.set_xticks(range(1, len(labels) + 1), labels, fontsize=7)
+        ax.set_xticks(range(1, len(labels) + 1), labels, fontsize=7, rotation=30, ha="right")
         ax.set_title(f"{words}-word chunks")
         ax.set_ylabel("cosine")
     fig.tight_layout()
