@@ -307,6 +307,11 @@ class TrainerSection(BaseModel):
     def trainer_kwargs(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
 
+    def stage_defaults(self) -> dict[str, Any]:
+        """The stage's own choices for library keys (the recipe's keys override them).  Used by
+        the stage and by ``--check`` alike, so the checked object is the one that trains."""
+        return {}
+
 
 class JudgeTrainConfig(TrainerSection):
     """Style-judge training: extra keys go to SentenceTransformerTrainingArguments."""
@@ -316,6 +321,17 @@ class JudgeTrainConfig(TrainerSection):
     text_prefix: str = ""
     early_stopping_patience: int = Field(3, ge=1)
     early_stopping_threshold: float = Field(0.003, ge=0.0)
+
+    # the stage names its validation evaluator "validation"; early stopping watches this metric
+    METRIC: ClassVar[str] = "eval_validation_spearman_cosine"
+
+    def stage_defaults(self) -> dict[str, Any]:
+        defaults: dict[str, Any] = {"eval_strategy": "steps", "save_strategy": "steps", "load_best_model_at_end": True,
+                                    "metric_for_best_model": self.METRIC, "greater_is_better": True,
+                                    "save_total_limit": 2}
+        if self.text_prefix:
+            defaults["prompts"] = self.text_prefix
+        return defaults
 
 
 class SFTStageConfig(TrainerSection):

@@ -120,17 +120,16 @@ def check_section(name: str, section: TrainerSection) -> type:
     return cls
 
 
-def build(name: str, recipe: Recipe, output_dir: str | Path, *, for_check: bool = False,
-          defaults: dict[str, Any] | None = None) -> Any:
+def build(name: str, recipe: Recipe, output_dir: str | Path, *, for_check: bool = False) -> Any:
     """Construct the library config object of trainer section ``name``.
 
-    ``defaults`` are the stage's own choices, which the recipe's keys override.  With
+    The section's ``stage_defaults()`` come first and the recipe's keys override them.  With
     ``for_check`` the object is built only to run the library's own validation; hardware flags
     (bf16 on a CPU-only machine checking a GPU recipe) are then not held against it.
     """
     section: TrainerSection = getattr(recipe, name)
     cls = check_section(name, section)
-    kwargs: dict[str, Any] = {"report_to": report_to(recipe), "seed": recipe.run.seed, **(defaults or {})}
+    kwargs: dict[str, Any] = {"report_to": report_to(recipe), "seed": recipe.run.seed, **section.stage_defaults()}
     kwargs.update(section.trainer_kwargs())
     kwargs["output_dir"] = str(output_dir)
     if for_check:

@@ -78,6 +78,8 @@ BAD = [
     (["judge_benchmark.chunk_words=[64]"], "judge_benchmark.chunk_words [64] are not in corpus.chunk_words"),
     (["judge_pairs.split_ratios=[0.5, 0.5, 0.5]"], "three positive shares (train, validation, test) summing to 1"),
     (["llm.judge.prot=1"], "llm.judge.prot: unknown key; did you mean 'port'?"),
+    # the judge stage's own defaults (save every N steps, keep the best) are part of what --check builds
+    (["judge.eval_strategy=epoch"], "load_best_model_at_end requires the save and eval strategy to match"),
 ]
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
-import socket
 import time
 from pathlib import Path
 
 import pytest
 
+from conftest import free_port
 from gutenberg_server import SHARED, MirrorServer
 from litstyle.config import load_recipe
 from litstyle.corpus.download import DownloadPolicy, book_url, fetch_books
@@ -122,9 +122,7 @@ def test_short_body_is_detected_and_retried(server: MirrorServer, tmp_path: Path
 
 
 def test_connection_refused_fails_in_bounded_time(tmp_path: Path) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     started = time.time()
     found, failed = fetch_books([43], f"http://127.0.0.1:{port}", tmp_path, FAST)
     assert found == {} and "ConnectionError" in failed[43]

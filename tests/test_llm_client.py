@@ -4,13 +4,13 @@ counters that match, bounded time."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from conftest import free_port
 from fault_llm_server import FaultServer
 from litstyle.llm.client import LLMClient
 
@@ -55,9 +55,7 @@ def test_slow_past_timeout_is_retried_then_none_in_bounded_time() -> None:
 
 
 def test_connection_refused_gives_none() -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     with client(f"http://127.0.0.1:{port}/v1", retries=1) as llm:
         started = time.time()
         assert llm.chat_many([HELLO, HELLO]) == [None, None]

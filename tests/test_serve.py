@@ -3,21 +3,15 @@ must end in one clear error with no process left behind."""
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
 
-from conftest import DEMO, REPO
+from conftest import DEMO, REPO, free_port
 from litstyle import serve
 from litstyle.config import ConfigError, load_recipe
 from litstyle.rundir import StageError
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_gpu_command_is_the_papers_vllm_serve() -> None:
@@ -60,7 +54,7 @@ def _fake_venv(tmp_path: Path, script: str) -> Path:
 def test_server_that_dies_at_start_is_reported(tmp_path: Path) -> None:
     venv = _fake_venv(tmp_path / "venv", "echo 'RuntimeError: no KV cache space' >&2\nexit 3\n")
     recipe = load_recipe(DEMO, [f"run.run_dir={tmp_path / 'run'}", f"llm.cpu_venv={venv}", "llm.judge.backend=cpu",
-                                f"llm.judge.port={_free_port()}"])
+                                f"llm.judge.port={free_port()}"])
     with pytest.raises(StageError, match=r"exited with code 3 while starting; last log line: RuntimeError: no KV"):
         serve.start(recipe, "judge")
     assert not (tmp_path / "run" / "serve" / "judge.json").exists()
@@ -69,7 +63,7 @@ def test_server_that_dies_at_start_is_reported(tmp_path: Path) -> None:
 def test_server_that_never_gets_ready_is_killed(tmp_path: Path) -> None:
     venv = _fake_venv(tmp_path / "venv", "sleep 300 &\nexec sleep 300\n")  # a child too: the group must go
     recipe = load_recipe(DEMO, [f"run.run_dir={tmp_path / 'run'}", f"llm.cpu_venv={venv}", "llm.judge.backend=cpu",
-                                f"llm.judge.port={_free_port()}", "llm.judge.startup_timeout_s=2"])
+                                f"llm.judge.port={free_port()}", "llm.judge.startup_timeout_s=2"])
     with pytest.raises(StageError, match="judge server not ready after 2 s"):
         serve.start(recipe, "judge")
     log = (tmp_path / "run" / "serve" / "judge.log")
@@ -92,7 +86,7 @@ def test_external_base_url_is_used_as_is(tmp_path: Path) -> None:
         recipe = load_recipe(DEMO, [f"run.run_dir={tmp_path}", f"llm.judge.base_url={srv.base_url}"])
         with serve.client_for(recipe, "judge") as client:
             assert client.chat([{"role": "user", "content": "x"}]) == "7"
-    recipe = load_recipe(DEMO, [f"run.run_dir={tmp_path}", f"llm.judge.base_url=http://127.0.0.1:{_free_port()}/v1"])
+    recipe = load_recipe(DEMO, [f"run.run_dir={tmp_path}", f"llm.judge.base_url=http://127.0.0.1:{free_port()}/v1"])
     with pytest.raises(StageError, match="no server answers at"):
         serve.start(recipe, "judge")
     with pytest.raises(ConfigError, match="expected an http"):

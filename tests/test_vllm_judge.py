@@ -8,13 +8,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import PYTHON, REPO
+from conftest import PYTHON, REPO, free_port
 from litstyle.config import load_recipe
 from litstyle.llm.client import LLMClient
 from litstyle.llm.judge import DIGIT_ONLY, ContentJudge
@@ -27,11 +26,6 @@ PLOTS = ["a miller's daughter who hides a runaway horse", "two brothers who quar
          "a governess who finds a locked diary", "a village feud settled at a harvest fair"]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
 def judge_server(tmp_path_factory: pytest.TempPathFactory):
@@ -39,7 +33,7 @@ def judge_server(tmp_path_factory: pytest.TempPathFactory):
     assert (venv / "bin" / "python").exists(), "no .venv-judge: run `make judge-venv` (or set LITSTYLE_SKIP_VLLM=1)"
     run_dir = tmp_path_factory.mktemp("serve")
     argv = ["--config", str(REPO / "config" / "demo_cpu.yaml"), f"run.run_dir={run_dir}",
-            f"llm.judge.port={_free_port()}", f"llm.cpu_venv={venv}", "--role", "judge"]
+            f"llm.judge.port={free_port()}", f"llm.cpu_venv={venv}", "--role", "judge"]
     started = subprocess.run([PYTHON, "-m", "litstyle.serve", *argv, "start"], capture_output=True, text=True,
                              cwd=REPO, timeout=900)
     assert started.returncode == 0, started.stderr[-3000:]

@@ -7,6 +7,7 @@ failed downloads and counts.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from litstyle.corpus.chunk import pack, sentence_units
 from litstyle.corpus.clean import clean_text, decode
 from litstyle.corpus.download import DownloadPolicy, fetch_books, fetch_text
 from litstyle.models import default_cache_dir
-from litstyle.rundir import StageContext, StageError, file_sha256
+from litstyle.rundir import StageContext, StageError
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ def build_corpus(ctx: StageContext) -> None:
         if book.id not in paths:
             continue
         raw = paths[book.id].read_bytes()
-        sha256[book.id] = file_sha256(paths[book.id])
+        sha256[book.id] = hashlib.sha256(raw).hexdigest()
         text = clean_text(raw)
         n_words = len(text.split())
         if n_words < MIN_WORDS:

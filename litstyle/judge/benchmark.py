@@ -15,12 +15,13 @@ import json
 import logging
 import random
 import re
-from collections import Counter, defaultdict
+from collections import Counter
 from typing import Callable
 
 import numpy as np
 
 from litstyle import models
+from litstyle.judge.pairs import PairSampler
 from litstyle.rundir import StageContext, StageError
 from litstyle.style import StyleScorer
 
@@ -58,21 +59,15 @@ class FunctionWords:
 
 def sample_pairs(chunks: list[tuple[str, int, str]], n: int, rng: random.Random) -> tuple[list, list]:
     """``n`` same-author/different-book pairs and ``n`` different-author pairs of (author, book, text)."""
-    by_author: dict[str, list] = defaultdict(list)
-    for chunk in chunks:
-        by_author[chunk[0]].append(chunk)
-    multi = sorted(a for a, cs in by_author.items() if len({c[1] for c in cs}) >= 2)
-    authors = sorted(by_author)
-    if not multi or len(authors) < 2:
+    sampler = PairSampler(chunks, lambda c: c[0], lambda c: c[1])
+    if not sampler.multi or len(sampler.authors) < 2:
         raise StageError("judge_benchmark: the held-out authors need one author with 2+ books and 2+ authors")
     same, cross = [], []
     for _ in range(n):
-        author = rng.choice(multi)
-        first = rng.choice(by_author[author])
-        second = rng.choice([c for c in by_author[author] if c[1] != first[1]])
+        first, second = sampler.same(rng)
         same.append((first[2], second[2]))
-        a1, a2 = rng.sample(authors, 2)
-        cross.append((rng.choice(by_author[a1])[2], rng.choice(by_author[a2])[2]))
+        a, b = sampler.cross(rng)
+        cross.append((a[2], b[2]))
     return same, cross
 
 
@@ -126,7 +121,7 @@ def run_benchmark(ctx: StageContext) -> None:
         for method, embed in methods.items():
             s, c = cosines(embed, same), cosines(embed, cross)
             auc, eer = auc_eer(s, c)
-            results[(method, words)] = (s, c)
+            results[(method, words)] = (s, c, auc)
             rows.append({"method": method, "words": words, "auc": auc, "eer": eer,
                          "median_same": float(np.median(s)), "median_cross": float(np.median(c)),
                          "q1_same": float(np.quantile(s, 0.25)), "q3_same": float(np.quantile(s, 0.75)),
@@ -174,7 +169,7 @@ def _plots(ctx: StageContext, results: dict, sizes: list[int]) -> None:
     for ax, words in zip(axes[0], sizes):
         data, labels = [], []
         for method in methods:
-            same, cross = results[(method, words)]
+            same, cross, _ = results[(method, words)]
             data += [same, cross]
             labels += [f"{method}: same", f"{method}: cross"]
         ax.boxplot(data, showfliers=False)
@@ -187,9 +182,9 @@ def _plots(ctx: StageContext, results: dict, sizes: list[int]) -> None:
     fig, axes = plt.subplots(1, len(sizes), figsize=(4.5 * len(sizes), 4), squeeze=False)
     for ax, words in zip(axes[0], sizes):
         for method in methods:
-            same, cross = results[(method, words)]
+            same, cross, auc = results[(method, words)]
             fpr, tpr, _ = roc_curve(np.r_[np.ones(len(same)), np.zeros(len(cross))], np.r_[same, cross])
-            ax.plot(fpr, tpr, label=f"{method} (AUC {auc_eer(same, cross)[0]:.2f})")
+            ax.plot(fpr, tpr, label=f"{method} (AUC {auc:.2f})")
         ax.plot([0, 1], [0, 1], "k:", linewidth=0.8)
         ax.set_title(f"{words}-word chunks")
         ax.set_xlabel("false positive rate")

@@ -136,32 +136,47 @@ def _first_sentence_line(answer: str) -> str:
     return ""
 
 
-def _pick_pair(rng: random.Random, items: list, same: bool, key_author: Callable, key_book: Callable):
-    """Two items by the same author from different books (``same``) or by different authors."""
-    by_author: dict[str, list] = defaultdict(list)
-    for item in items:
-        by_author[key_author(item)].append(item)
-    authors = sorted(by_author)
-    if same:
-        eligible = [a for a in authors if len({key_book(i) for i in by_author[a]}) >= 2]
-        if not eligible:
+class PairSampler:
+    """Draws pairs of items by the same author from different books, or by different authors.
+
+    The items are grouped once (by author, and per author and book the items of its other books),
+    so each draw is O(1) however large the pool."""
+
+    def __init__(self, items: Sequence, author: Callable, book: Callable) -> None:
+        self.by_author: dict[str, list] = defaultdict(list)
+        for item in items:
+            self.by_author[author(item)].append(item)
+        self.book = book
+        self.authors = sorted(self.by_author)
+        self.multi = [a for a in self.authors if len({book(i) for i in self.by_author[a]}) >= 2]
+        self._others: dict[tuple[str, object], list] = {}
+        for a in self.multi:
+            for b in {book(i) for i in self.by_author[a]}:
+                self._others[(a, b)] = [i for i in self.by_author[a] if book(i) != b]
+
+    def same(self, rng: random.Random):
+        """Same author, different books; None when no author has two books."""
+        if not self.multi:
             return None
-        author = rng.choice(eligible)
-        first = rng.choice(by_author[author])
-        second = rng.choice([i for i in by_author[author] if key_book(i) != key_book(first)])
-        return first, second
-    if len(authors) < 2:
-        return None
-    a1, a2 = rng.sample(authors, 2)
-    return rng.choice(by_author[a1]), rng.choice(by_author[a2])
+        author = rng.choice(self.multi)
+        first = rng.choice(self.by_author[author])
+        return first, rng.choice(self._others[(author, self.book(first))])
+
+    def cross(self, rng: random.Random):
+        """Two different authors; None with fewer than two authors."""
+        if len(self.authors) < 2:
+            return None
+        a1, a2 = rng.sample(self.authors, 2)
+        return rng.choice(self.by_author[a1]), rng.choice(self.by_author[a2])
 
 
 def extreme_pairs(chunks: list[Chunk], n: int, rng: random.Random) -> list[dict]:
     """``n`` pairs, half same-author/different-book (1.0), half different-author (0.0), no repeats."""
+    sampler = PairSampler(chunks, lambda c: c.author, lambda c: c.book_id)
     rows, seen = [], set()
     for want_same in [True] * (n - n // 2) + [False] * (n // 2):
         for _ in range(50):  # a few draws to avoid a repeat; small pools simply yield fewer pairs
-            pair = _pick_pair(rng, chunks, want_same, lambda c: c.author, lambda c: c.book_id)
+            pair = sampler.same(rng) if want_same else sampler.cross(rng)
             if pair is None:
                 break
             key = tuple(sorted((pair[0].uid, pair[1].uid)))

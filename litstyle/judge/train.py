@@ -19,8 +19,6 @@ from litstyle.rundir import StageContext
 
 log = logging.getLogger(__name__)
 
-METRIC = "eval_validation_spearman_cosine"
-
 
 def _pairs(ctx: StageContext):
     from datasets import load_from_disk
@@ -41,11 +39,7 @@ def train_judge(ctx: StageContext) -> None:
     model = SentenceTransformer(models.resolve(recipe.models.encoder, recipe.models.cache_dir),
                                 trust_remote_code=recipe.models.trust_remote_code)
     model.max_seq_length = cfg.max_seq_length
-    defaults = {"eval_strategy": "steps", "save_strategy": "steps", "load_best_model_at_end": True,
-                "metric_for_best_model": METRIC, "greater_is_better": True, "save_total_limit": 2}
-    if cfg.text_prefix:
-        defaults["prompts"] = cfg.text_prefix
-    args = trainer_args.build("judge", recipe, ctx.out_dir / "checkpoints", defaults=defaults)
+    args = trainer_args.build("judge", recipe, ctx.out_dir / "checkpoints")
 
     def evaluator(split: str) -> EmbeddingSimilarityEvaluator:
         rows = data[split]
