@@ -18,7 +18,8 @@ from litstyle.rundir import StageError
 log = logging.getLogger(__name__)
 
 
-def parser(prog: str, description: str | None, *, stage_flags: bool = True) -> argparse.ArgumentParser:
+def parser(prog: str, description: str | None, *, stage_flags: bool = True,
+           selection: bool = False) -> argparse.ArgumentParser:
     """``--config FILE`` + overrides + ``--log-level``; stage entry points add ``--force``/``--check``."""
     p = argparse.ArgumentParser(prog=prog, description=(description or "").strip().splitlines()[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -28,6 +29,9 @@ def parser(prog: str, description: str | None, *, stage_flags: bool = True) -> a
     if stage_flags:
         p.add_argument("--force", action="store_true", help="rerun even when the output is up to date")
         p.add_argument("--check", action="store_true", help="validate the recipe and exit (loads no model)")
+    if selection:
+        p.add_argument("--only", metavar="STAGE[,STAGE]", help="run only these stages")
+        p.add_argument("--from", dest="start", metavar="STAGE", help="run this stage and the ones after it")
     p.add_argument("--log-level", default=None, choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                    help="overrides run.log_level")
     return p
@@ -50,10 +54,11 @@ def report_errors(body: Callable[[], int | None]) -> int:
 
 
 def main(argv: list[str] | None, *, prog: str, description: str | None,
-         action: Callable[[Recipe, argparse.Namespace], Any], trainer_sections: list[str] | None = None) -> int:
+         action: Callable[[Recipe, argparse.Namespace], Any], trainer_sections: list[str] | None = None,
+         selection: bool = False) -> int:
     """Parse, validate, then run ``action``.  ``trainer_sections``: which trainer sections to
     validate before a run (None: all of them; ``--check`` always validates all)."""
-    args = parser(prog, description).parse_intermixed_args(argv)
+    args = parser(prog, description, selection=selection).parse_intermixed_args(argv)
 
     def body() -> int:
         recipe = load_recipe(args.config, args.overrides)
@@ -72,7 +77,7 @@ def main(argv: list[str] | None, *, prog: str, description: str | None,
 
 def stage_main(name: str, argv: list[str] | None = None, *, trainer_sections: list[str] | None = None) -> int:
     """Entry point of a stage script: run the one stage ``name`` of the pipeline."""
-    from litstyle.pipeline import get_stage
+    from litstyle.stages import get_stage
     from litstyle.rundir import run_stage
 
     stage = get_stage(name)

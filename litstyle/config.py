@@ -18,6 +18,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from litstyle import models as model_registry
+from litstyle.rewards import NAMES as REWARD_NAMES
+from litstyle.rewards import is_known as known_reward
 
 
 class ConfigError(ValueError):
@@ -290,6 +292,59 @@ class JudgeBenchmarkConfig(Section):
     window_words: int | None = Field(200, gt=0)  # encode long texts in windows (None: truncate)
 
 
+class PromptsConfig(Section):
+    """The story prompt shared by SFT data, GRPO prompts and evaluation (litstyle.prompts)."""
+
+    plots_file: str = "data/plots.txt"  # one premise per line
+    test_fraction: float = Field(0.2, gt=0.0, lt=1.0)  # share of plots kept for GRPO test / evaluation
+    min_words: int = Field(1200, gt=0)  # the word range the prompt asks for (paper: 1,200-1,500)
+    max_words: int = Field(1500, gt=0)
+    system: str | None = None  # optional system message
+
+    @field_validator("plots_file")
+    @classmethod
+    def _plots_exist(cls, value: str) -> str:
+        if not Path(value).expanduser().is_file():
+            raise ValueError(f"file not found: {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _range(self) -> PromptsConfig:
+        if self.min_words > self.max_words:
+            raise ValueError(f"min_words {self.min_words} is above max_words {self.max_words}")
+        return self
+
+
+class SFTDataConfig(Section):
+    """Stage ``sft_data``: teacher stories for (author, train plot), filtered by rules and the style judge."""
+
+    plots_per_author: int | None = Field(None, gt=0)  # None: every train plot
+    samples_per_prompt: int = Field(1, ge=1)
+    temperature: float = Field(0.8, ge=0.0)
+    top_p: float = Field(0.95, gt=0.0, le=1.0)
+    max_tokens: int = Field(3000, gt=0)  # teacher completion budget
+    reference_words: int = Field(1500, gt=0)  # style reference chunk size (in corpus.chunk_words)
+    min_style: float = Field(0.4697, ge=-1.0, le=1.0)  # judge cosine to keep a story (paper: 0.4697)
+    keep_top: float | None = Field(None, gt=0.0, le=1.0)  # instead: keep the best share per author
+    min_words: int = Field(800, ge=0)  # shorter stories are dropped
+    # the teacher's ending line: "exact" keeps it as written; "normalize" turns a last line "The End" /
+    # "THE END!" into exactly "THE END."; "append" also adds the line to a story that ends with a
+    # finished sentence but no end line (weak CPU teachers rarely write it; a cut-off story stays dropped)
+    end_line: Literal["exact", "normalize", "append"] = "normalize"
+    near_duplicate: float = Field(0.8, gt=0.0, le=1.0)  # word 5-gram Jaccard at or above: duplicate
+    validation_fraction: float = Field(0.1, ge=0.0, lt=1.0)  # share of plots whose rows go to validation
+
+
+class GRPODataConfig(Section):
+    """Stage ``grpo_data``: rows per author and plot, each with a sample of the author's target book."""
+
+    train_plots: int | None = Field(None, gt=0)  # None: every train plot (paper: 40)
+    test_plots: int | None = Field(None, gt=0)  # None: every test plot (paper: 10)
+    train_rows_per_plot: int = Field(45, ge=1)  # per author (paper: 45)
+    test_rows_per_plot: int = Field(20, ge=1)  # per author (paper: 20)
+    sample_words: int = Field(1500, gt=0)  # style reference chunk size (in corpus.chunk_words)
+
+
 class LoraConfig(Section):
     enabled: bool = False
     r: int = Field(16, gt=0)
@@ -303,6 +358,15 @@ class TrainerSection(BaseModel):
 
     model_config = ConfigDict(extra="allow", strict=True, validate_default=True)
     args_class: ClassVar[str]
+    # The pipeline runs this stage as `accelerate launch --config_file <file> <stage script>` (multi-GPU).
+    accelerate_config: str | None = None
+
+    @field_validator("accelerate_config")
+    @classmethod
+    def _launch_file(cls, value: str | None) -> str | None:
+        if value is not None and not Path(value).expanduser().is_file():
+            raise ValueError(f"accelerate config not found: {value} (see config/accelerate/)")
+        return value
 
     def trainer_kwargs(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
@@ -339,25 +403,27 @@ class SFTStageConfig(TrainerSection):
 
     args_class: ClassVar[str] = "trl:SFTConfig"
     lora: LoraConfig = Field(default_factory=LoraConfig)
-
-
-# Reward functions the GRPO stage knows (style judge, LLM content judge, length/ending rule).
-REWARD_FUNCS = ("style", "content", "completeness")
+    resume: Literal["auto", "never"] = "auto"  # auto: continue from the last checkpoint of an interrupted run
 
 
 class GRPOStageConfig(TrainerSection):
     """Multi-reward GRPO: extra keys go to trl.GRPOConfig (reward_weights, loss_type, beta, ...)."""
 
     args_class: ClassVar[str] = "trl:GRPOConfig"
-    reward_funcs: list[str] = Field(default_factory=lambda: list(REWARD_FUNCS), min_length=1)
+    reward_funcs: list[str] = Field(default_factory=lambda: ["style", "content", "completeness"], min_length=1)
     lora: LoraConfig = Field(default_factory=LoraConfig)
+    init_from: Literal["sft", "policy"] = "sft"  # the SFT stage's model, or models.policy as it is
+    resume: Literal["auto", "never"] = "auto"
+    strict_ending: bool = False  # completeness: demand the exact `THE END.` line (reference: THE\s?END[.!]*$)
+    copy_ngram: int = Field(8, ge=2)  # anti_copy: word n-gram length of a copied span
 
     @field_validator("reward_funcs")
     @classmethod
     def _known_rewards(cls, value: list[str]) -> list[str]:
         for name in value:
-            if name not in REWARD_FUNCS:
-                raise ValueError(f"unknown reward function {name!r}{closest(name, REWARD_FUNCS)} (allowed: {', '.join(REWARD_FUNCS)})")
+            if not known_reward(name):
+                raise ValueError(f"unknown reward function {name!r}{closest(name, REWARD_NAMES)} "
+                                 f"(allowed: {', '.join(REWARD_NAMES)}, or package.module:function)")
         if len(set(value)) != len(value):
             raise ValueError(f"reward functions listed twice: {value}")
         return value
@@ -381,7 +447,10 @@ class Recipe(Section):
     judge_pairs: JudgePairsConfig = Field(default_factory=JudgePairsConfig)
     judge_benchmark: JudgeBenchmarkConfig = Field(default_factory=JudgeBenchmarkConfig)
     judge: JudgeTrainConfig = Field(default_factory=JudgeTrainConfig)
+    prompts: PromptsConfig = Field(default_factory=PromptsConfig)
+    sft_data: SFTDataConfig = Field(default_factory=SFTDataConfig)
     sft: SFTStageConfig = Field(default_factory=SFTStageConfig)
+    grpo_data: GRPODataConfig = Field(default_factory=GRPODataConfig)
     grpo: GRPOStageConfig = Field(default_factory=GRPOStageConfig)
 
     @model_validator(mode="after")

@@ -1,60 +1,86 @@
 """Run the pipeline's stages in order: ``python -m litstyle.pipeline --config config/demo_cpu.yaml``.
 
-Stages are added to ``STAGES`` as they are built; each one is skipped when its manifest is up to
-date.  ``--check`` validates the whole recipe (schema + trainer sections) without loading a model.
+Each stage is skipped when its manifest is up to date; ``--force`` reruns the selected stages,
+``--only a,b`` / ``--from STAGE`` select stages.  A trainer stage whose section sets
+``accelerate_config`` runs as ``accelerate launch --config_file FILE <its script>`` (multi-GPU).
+Ends with a table of per-stage wall times.  ``--check`` validates the whole recipe without
+loading a model.
 """
 
 from __future__ import annotations
 
 import logging
+import subprocess
 import sys
+from pathlib import Path
 
-from litstyle import cli, models
-from litstyle.config import Recipe
-from litstyle.corpus.stage import build_corpus
-from litstyle.judge.benchmark import run_benchmark
-from litstyle.judge.stage import build_judge_pairs
-from litstyle.judge.train import train_judge
-from litstyle.rundir import Stage, StageResult, run_stage
+from litstyle import cli, stages
+from litstyle.config import ConfigError, Recipe
+from litstyle.rundir import Stage, StageError, StageResult, read_manifest, run_stage, stage_path, stale_reason
 
 log = logging.getLogger("litstyle.pipeline")
-
-STAGES: list[Stage] = [
-    Stage("models", models.prepare_stage, sections=("models",),
-          description="resolve offline models (convert SmolLM2 GGUF once)"),
-    Stage("corpus", build_corpus, sections=("corpus", "run.authors"),
-          description="Gutenberg catalog selection, download, cleaning, sentence-aware chunking"),
-    Stage("judge_pairs", build_judge_pairs, sections=("judge_pairs", "llm.rewriter", "models.rewriter_llm"),
-          inputs=("corpus",), description="author-disjoint style-judge pairs: extremes + graded LLM rewrites"),
-    Stage("judge", train_judge, sections=("judge", "models.encoder", "models.trust_remote_code"),
-          inputs=("judge_pairs",), description="fine-tune the sentence-transformer style judge"),
-    Stage("judge_benchmark", run_benchmark, sections=("judge_benchmark", "models.encoder"),
-          inputs=("corpus", "judge_pairs", "judge"),
-          description="AUC/EER of base vs fine-tuned judge vs function words on held-out authors"),
-]
+REPO = Path(__file__).resolve().parents[1]
 
 
-def get_stage(name: str) -> Stage:
-    for stage in STAGES:
-        if stage.name == name:
-            return stage
-    raise KeyError(name)
+def select(only: str | None = None, start: str | None = None) -> list[Stage]:
+    known = stages.names()
+    chosen = list(stages.STAGES)
+    if only:
+        wanted = [name.strip() for name in only.split(",") if name.strip()]
+        for name in wanted:
+            if name not in known:
+                raise ConfigError(f"--only: unknown stage {name!r}; stages: {', '.join(known)}")
+        chosen = [s for s in chosen if s.name in wanted]
+    if start:
+        if start not in known:
+            raise ConfigError(f"--from: unknown stage {start!r}; stages: {', '.join(known)}")
+        chosen = [s for s in chosen if known.index(s.name) >= known.index(start)]
+    return chosen
 
 
-def run_pipeline(recipe: Recipe, *, force: bool = False) -> list[StageResult]:
-    """Run every stage in order; ``force`` reruns all of them."""
+def launch(recipe: Recipe, stage: Stage, *, force: bool) -> StageResult:
+    """Run ``stage`` through ``accelerate launch`` with its section's accelerate config."""
+    config_file = getattr(recipe, stage.trainer).accelerate_config
+    if not force and stale_reason(recipe, stage) is None:
+        return run_stage(recipe, stage)  # up to date: logs and skips
+    frozen = recipe.run_dir / "launch" / f"{stage.name}.yaml"
+    frozen.parent.mkdir(parents=True, exist_ok=True)
+    frozen.write_text(recipe.to_yaml())
+    argv = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", config_file,
+            str(REPO / stage.script), "--config", str(frozen)] + (["--force"] if force else [])
+    log.info("stage %s: %s", stage.name, " ".join(argv))
+    done = subprocess.run(argv, check=False)
+    if done.returncode != 0:
+        raise StageError(f"stage {stage.name}: accelerate launch exited with code {done.returncode}")
+    path = stage_path(recipe, stage.name)
+    return StageResult(stage.name, path, False, read_manifest(path) or {})
+
+
+def run_pipeline(recipe: Recipe, *, force: bool = False, only: str | None = None,
+                 start: str | None = None) -> list[StageResult]:
+    """Run the selected stages (all by default) in order; ``force`` reruns them."""
     results = []
-    for stage in STAGES:
-        results.append(run_stage(recipe, stage, force=force))
-    ran = [r.name for r in results if not r.skipped]
-    log.info("pipeline done: %d stage(s) ran (%s), %d up to date; run dir %s",
-             len(ran), ", ".join(ran) or "none", len(results) - len(ran), recipe.run_dir)
+    for stage in select(only, start):
+        launcher = stage.trainer and getattr(recipe, stage.trainer).accelerate_config
+        results.append(launch(recipe, stage, force=force) if launcher else run_stage(recipe, stage, force=force))
+    log.info("pipeline done; run dir %s\n%s", recipe.run_dir, summary(results))
     return results
+
+
+def summary(results: list[StageResult]) -> str:
+    lines = [f"{'stage':<16} {'status':<8} {'wall time':>10}"]
+    for r in results:
+        wall = r.manifest.get("wall_time_s")
+        lines.append(f"{r.name:<16} {'skipped' if r.skipped else 'ran':<8} "
+                     f"{(f'{wall:.1f} s' if isinstance(wall, (int, float)) else '-'):>10}")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     return cli.main(argv, prog="python -m litstyle.pipeline", description=__doc__,
-                    action=lambda recipe, args: run_pipeline(recipe, force=args.force))
+                    action=lambda recipe, args: run_pipeline(recipe, force=args.force, only=args.only,
+                                                             start=args.start),
+                    selection=True)
 
 
 if __name__ == "__main__":

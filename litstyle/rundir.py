@@ -46,6 +46,7 @@ class StageContext:
     extra: dict[str, Any] = field(default_factory=dict)  # any other manifest entries
     rank: int = 0  # under torchrun: this process's rank; only rank 0 writes
     world_size: int = 1
+    fingerprint: str = ""  # hash of the stage's config and input manifests (e.g. to trust old checkpoints)
 
     @property
     def is_main(self) -> bool:
@@ -54,13 +55,19 @@ class StageContext:
 
 @dataclass(frozen=True)
 class Stage:
-    """A pipeline stage: ``fn(ctx)`` fills ``ctx.out_dir``; ``sections`` are the recipe parts it depends on."""
+    """A pipeline stage: ``fn(ctx)`` fills ``ctx.out_dir``; ``sections`` are the recipe parts it depends on;
+    ``inputs`` the stages whose output it reads (or a function of the recipe that names them)."""
 
     name: str
     fn: Callable[[StageContext], None]
     sections: tuple[str, ...]
-    inputs: tuple[str, ...] = ()
+    inputs: tuple[str, ...] | Callable[[Recipe], tuple[str, ...]] = ()
     description: str = ""
+    script: str = ""  # the stage's own script (repo-relative), for launchers such as `accelerate launch`
+    trainer: str | None = None  # its trainer section (accelerate_config is read from there)
+
+    def input_names(self, recipe: Recipe) -> tuple[str, ...]:
+        return self.inputs(recipe) if callable(self.inputs) else self.inputs
 
 
 @dataclass
@@ -108,7 +115,7 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
 
 def _input_hashes(recipe: Recipe, stage: Stage) -> dict[str, str]:
     hashes = {}
-    for name in stage.inputs:
+    for name in stage.input_names(recipe):
         manifest_file = stage_path(recipe, name) / MANIFEST
         if not manifest_file.is_file():
             raise StageError(f"stage {stage.name!r} needs the output of stage {name!r}: run it first "
@@ -189,8 +196,9 @@ def run_stage(recipe: Recipe, stage: Stage, *, force: bool = False) -> StageResu
             tmp = Path(tempfile.mkdtemp(prefix=f".{stage.name}.tmp-", dir=run_dir))
         tmp.chmod(0o755)  # mkdtemp makes it private; the published stage folder should not be
         started = time.time()
-        ctx = StageContext(recipe, stage.name, tmp, {name: stage_path(recipe, name) for name in stage.inputs},
-                           rank=rank, world_size=world)
+        ctx = StageContext(recipe, stage.name, tmp, {name: stage_path(recipe, name) for name in stage.input_names(recipe)},
+                           rank=rank, world_size=world,
+                           fingerprint=recipe_hash([config_hash(recipe, stage), inputs]))
         stage.fn(ctx)
         if rank != 0:
             return StageResult(stage.name, final, False, {})

@@ -75,3 +75,14 @@ class StyleScorer:
         refs = self.reference_embeddings(references)
         comps = self.encode(list(completions))
         return [float(x) for x in np.sum(comps * refs, axis=1)]
+
+
+def judge_scorer(recipe, judge_dir) -> StyleScorer:
+    """The fine-tuned style judge of a run (``<run_dir>/judge/model``), encoding as the benchmark does
+    (the judge's prefix and max length, ``judge_benchmark.window_words`` windows)."""
+    from pathlib import Path
+
+    return StyleScorer(str(Path(judge_dir) / "model"), prefix=recipe.judge.text_prefix,
+                       window_words=recipe.judge_benchmark.window_words,
+                       max_seq_length=recipe.judge.max_seq_length,
+                       trust_remote_code=recipe.models.trust_remote_code)

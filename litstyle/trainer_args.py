@@ -120,17 +120,21 @@ def check_section(name: str, section: TrainerSection) -> type:
     return cls
 
 
-def build(name: str, recipe: Recipe, output_dir: str | Path, *, for_check: bool = False) -> Any:
+def build(name: str, recipe: Recipe, output_dir: str | Path, *, for_check: bool = False,
+          defaults: dict[str, Any] | None = None, force: dict[str, Any] | None = None) -> Any:
     """Construct the library config object of trainer section ``name``.
 
-    The section's ``stage_defaults()`` come first and the recipe's keys override them.  With
+    The section's ``stage_defaults()`` and ``defaults`` come first, the recipe's keys override them,
+    and ``force`` (what the stage's data dictates, e.g. no evaluation without validation rows) wins.  With
     ``for_check`` the object is built only to run the library's own validation; hardware flags
     (bf16 on a CPU-only machine checking a GPU recipe) are then not held against it.
     """
     section: TrainerSection = getattr(recipe, name)
     cls = check_section(name, section)
-    kwargs: dict[str, Any] = {"report_to": report_to(recipe), "seed": recipe.run.seed, **section.stage_defaults()}
+    kwargs: dict[str, Any] = {"report_to": report_to(recipe), "seed": recipe.run.seed, **section.stage_defaults(),
+                              **(defaults or {})}
     kwargs.update(section.trainer_kwargs())
+    kwargs.update(force or {})
     kwargs["output_dir"] = str(output_dir)
     if for_check:
         import torch

@@ -27,3 +27,74 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def write_stage(run_dir: Path, name: str, data=None) -> Path:
+    """A finished stage folder made by hand (a dataset saved to disk + a manifest), for tests that
+    start in the middle of the pipeline."""
+    import json
+    import uuid
+
+    folder = run_dir / name
+    folder.mkdir(parents=True, exist_ok=True)
+    if data is not None:
+        data.save_to_disk(str(folder))
+    (folder / "manifest.json").write_text(json.dumps({"stage": name, "run_id": uuid.uuid4().hex}))
+    return folder
+
+
+# Stories for SFT tests: short, distinct, each ending with the line the prompt asks for.
+STORIES = [
+    "The river was low that summer, and the raft stuck on every bar. Jim laughed at me and said the river "
+    "was teaching us patience, which it never taught anybody before.\nTHE END.",
+    "Miss Ellen kept the lamp lit for three nights running. On the fourth the boat came in, and she put the "
+    "lamp out without a word, as if it had been nothing at all.\nTHE END.",
+    "The baker's oven had been cold since the fire, so the two rivals shared one hearth, and by the end of the "
+    "week nobody in the market could tell whose bread was whose.\nTHE END.",
+    "Old Tom hid his gold in the chimney and forgot it there; his nephew found it while sweeping, and gave it "
+    "back, which surprised the whole parish more than the gold did.\nTHE END.",
+]
+
+
+def sft_dataset(repeat: int = 4):
+    """A DatasetDict shaped like the sft_data stage's output: train = STORIES x repeat, validation = 2."""
+    from datasets import Dataset, DatasetDict
+
+    from litstyle.prompts import story_prompt
+
+    def rows(stories):
+        return [{"messages": story_prompt("Twain, Mark", "Adventures of Huckleberry Finn", f"plot {i}", 30, 60)
+                 + [{"role": "assistant", "content": s}], "author": "Twain, Mark",
+                 "title": "Adventures of Huckleberry Finn", "plot": f"plot {i}", "sample": 0, "style": 0.5,
+                 "words": len(s.split())} for i, s in enumerate(stories)]
+
+    return DatasetDict({"train": Dataset.from_list(rows(STORIES * repeat)),
+                        "validation": Dataset.from_list(rows(STORIES[:2]))})
+
+
+# The smallest corpus + style judge that the SFT-data and GRPO tests can score with (built once per session).
+JUDGED = ["corpus.chunk_words=[128, 500]", "judge_benchmark.chunk_words=[128]", "judge_pairs.graded_fraction=0",
+          "judge_pairs.train_pairs=32", "judge_pairs.eval_pairs=16", "judge.max_steps=2",
+          "judge.per_device_train_batch_size=8", "judge.eval_steps=2", "judge.save_steps=2", "judge.max_seq_length=128"]
+
+
+@pytest.fixture(scope="session")
+def judged_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run dir with the corpus, judge_pairs and judge stages done (tiny settings)."""
+    from litstyle.config import load_recipe
+    from litstyle.rundir import run_stage
+    from litstyle.stages import get_stage
+
+    run_dir = tmp_path_factory.mktemp("judged")
+    recipe = load_recipe(DEMO, [f"run.run_dir={run_dir}", *JUDGED])
+    for stage in ("corpus", "judge_pairs", "judge"):
+        run_stage(recipe, get_stage(stage))
+    return run_dir
+
+
+def link_stages(source: Path, target: Path, names=("corpus", "judge_pairs", "judge")) -> Path:
+    """A new run dir whose first stages are the (read-only) outputs of ``source``."""
+    target.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (target / name).symlink_to(source / name)
+    return target

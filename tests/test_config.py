@@ -20,7 +20,7 @@ def test_round_trip(tmp_path: Path) -> None:
     assert load_recipe(again).model_dump() == recipe.model_dump()
     # pass-through keys survive the round trip with their types
     assert recipe.grpo.trainer_kwargs()["learning_rate"] == pytest.approx(1e-6)
-    assert recipe.grpo.trainer_kwargs()["reward_weights"] == [0.6, 0.3, 0.1]
+    assert recipe.grpo.trainer_kwargs()["reward_weights"] == [0.6, 0.3, 0.1, 0.1]
 
 
 def test_overrides_are_typed_and_nested() -> None:
@@ -56,7 +56,8 @@ BAD = [
     (["runn.seed=1"], "runn: unknown key; did you mean 'run'?"),
     (["run.seed=abc"], "run.seed: expected an integer, got str 'abc'"),
     (["run.seed=-1"], "run.seed: input should be greater than or equal to 0"),
-    (["grpo.reward_weights=[0.5, 0.5]"], "reward_weights has 2 values for 3 reward functions (style, content, completeness)"),
+    (["grpo.reward_weights=[0.5, 0.5]"],
+     "reward_weights has 2 values for 4 reward functions (style, content, completeness, anti_copy)"),
     (["grpo.reward_funcs=[style, contnt]"], "unknown reward function 'contnt'; did you mean 'content'?"),
     (["models.policy=./no/such/folder"], "models.policy: model folder not found: ./no/such/folder"),
     (["models.encoder=not a model"], "'not a model' is not a model alias (minilm, smollm2-135m)"),
@@ -78,6 +79,15 @@ BAD = [
     (["judge_benchmark.chunk_words=[64]"], "judge_benchmark.chunk_words [64] are not in corpus.chunk_words"),
     (["judge_pairs.split_ratios=[0.5, 0.5, 0.5]"], "three positive shares (train, validation, test) summing to 1"),
     (["llm.judge.prot=1"], "llm.judge.prot: unknown key; did you mean 'port'?"),
+    (["sft_data.min_style=2"], "sft_data.min_style: input should be less than or equal to 1"),
+    (["sft.accelerate_config=config/accelerate/nope.yaml"],
+     "sft.accelerate_config: accelerate config not found: config/accelerate/nope.yaml (see config/accelerate/)"),
+    (["sft.resume=always"], "sft.resume: 'always' is not allowed; choose one of 'auto' or 'never'"),
+    (["prompts.min_words=2000"], "prompts: min_words 2000 is above max_words 100"),
+    (["prompts.plots_file=data/none.txt"], "prompts.plots_file: file not found: data/none.txt"),
+    (["sft_data.end_line=fix"], "sft_data.end_line: 'fix' is not allowed"),
+    (["grpo.init_from=base"], "grpo.init_from: 'base' is not allowed; choose one of 'sft' or 'policy'"),
+    (["grpo.reward_funcs=[style, style]", "grpo.reward_weights=[1, 1]"], "reward functions listed twice"),
     # the judge stage's own defaults (save every N steps, keep the best) are part of what --check builds
     (["judge.eval_strategy=epoch"], "load_best_model_at_end requires the save and eval strategy to match"),
 ]
@@ -135,10 +145,27 @@ def test_trainer_objects_carry_the_recipe(tmp_path: Path) -> None:
     recipe = load_recipe(DEMO)
     grpo = trainer_args.build("grpo", recipe, tmp_path / "grpo")
     assert (grpo.loss_type, grpo.scale_rewards, grpo.importance_sampling_level) == ("dr_grpo", "batch", "sequence")
-    assert grpo.reward_weights == [0.6, 0.3, 0.1] and grpo.beta == 0.0005 and grpo.seed == 42
+    assert grpo.reward_weights == [0.6, 0.3, 0.1, 0.1] and grpo.beta == 0.0005 and grpo.seed == 42
+    assert (grpo.temperature, grpo.top_p, grpo.min_p, grpo.repetition_penalty) == (0.9, 0.95, 0.05, 1.05)
     assert grpo.output_dir == str(tmp_path / "grpo")
     sft = trainer_args.build("sft", recipe, tmp_path / "sft")
-    assert sft.max_length == 512 and sft.packing is True and sft.use_cpu is True
+    assert sft.max_length == 384 and sft.packing is True and sft.use_cpu is True
+
+
+def test_gpu_recipe_carries_the_paper_and_reference_script_values(tmp_path: Path) -> None:
+    from litstyle import trainer_args
+
+    recipe = load_recipe(REPO / "config" / "h100x4.yaml")
+    grpo = trainer_args.build("grpo", recipe, tmp_path / "grpo", for_check=True)
+    assert (grpo.loss_type, grpo.scale_rewards, grpo.importance_sampling_level) == ("dr_grpo", "batch", "sequence")
+    assert (grpo.beta, grpo.learning_rate, grpo.num_generations, grpo.max_completion_length) == (0.0005, 1e-6, 16, 2200)
+    assert (grpo.per_device_train_batch_size, grpo.gradient_accumulation_steps, grpo.max_grad_norm) == (4, 8, 0.35)
+    assert (grpo.temperature, grpo.top_p, grpo.min_p, grpo.repetition_penalty) == (0.9, 0.95, 0.05, 1.05)
+    assert grpo.lr_scheduler_kwargs == {"min_lr_rate": 0.2} and grpo.weight_decay == 0.01 and grpo.save_steps == 25
+    assert grpo.use_vllm and grpo.vllm_mode == "colocate" and grpo.vllm_max_model_length == 4096
+    assert grpo.vllm_importance_sampling_correction and grpo.vllm_importance_sampling_mode == "token_truncate"
+    assert recipe.grpo.accelerate_config == "config/accelerate/zero3_4gpu.yaml"
+    assert recipe.sft.accelerate_config == "config/accelerate/fsdp_4gpu.yaml"
 
 
 def test_wandb_disabled_by_default_offline_when_enabled(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -33,7 +33,7 @@ def server():
 def test_corpus_stage_over_http(server: MirrorServer, demo_recipe: Path, tmp_path: Path) -> None:
     from datasets import load_from_disk
 
-    from litstyle.pipeline import get_stage
+    from litstyle.stages import get_stage
 
     overrides = [f"corpus.mirror={server.url}", f"corpus.catalog={server.url}/cache/epub/feeds/pg_catalog.csv",
                  "corpus.targets=[1342, 98]", "corpus.include=[158, 43, 99999999]", "corpus.chunk_words=[128, 500]",
@@ -136,7 +136,7 @@ def test_local_folder_mirror_and_url_pattern(tmp_path: Path) -> None:
 
 
 def test_zero_usable_books_is_a_clear_error(demo_recipe: Path, tmp_path: Path, capsys) -> None:
-    from litstyle.pipeline import get_stage
+    from litstyle.stages import get_stage
     from litstyle.rundir import StageError
 
     empty = tmp_path / "empty_mirror"

@@ -34,7 +34,7 @@ def test_auc_eer_and_function_words() -> None:
 
 @pytest.mark.slow
 def test_fine_tuned_judge_beats_base_on_held_out_authors(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    from litstyle.pipeline import get_stage
+    from litstyle.stages import get_stage
 
     caplog.set_level(logging.INFO, logger="litstyle.judge.benchmark")
     recipe = load_recipe(DEMO, [f"run.run_dir={tmp_path}", *RECIPE])

@@ -88,7 +88,7 @@ def test_graded_pairs_fill_bins_evenly() -> None:
 def corpus_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo corpus (local shared mirror), built once for this module."""
     from conftest import DEMO
-    from litstyle.pipeline import get_stage
+    from litstyle.stages import get_stage
 
     run_dir = tmp_path_factory.mktemp("pairs_run")
     run_stage(load_recipe(DEMO, [f"run.run_dir={run_dir}", "corpus.chunk_words=[128]", "judge_benchmark.chunk_words=[128]"]), get_stage("corpus"))
@@ -105,7 +105,7 @@ def _pairs_recipe(run_dir: Path, url: str, *extra: str):
 def test_pairs_stage_end_to_end(corpus_run: Path) -> None:
     from datasets import load_from_disk
 
-    from litstyle.pipeline import get_stage
+    from litstyle.stages import get_stage
 
     with FaultServer(answer="The wind moved softly over the quiet fields at dusk.") as srv:
         srv.behaviours.extend(["400"] * 3)  # three failed rewrites: their chunks are skipped and counted
@@ -135,7 +135,7 @@ def test_pairs_stage_end_to_end(corpus_run: Path) -> None:
 
 
 def test_rebuild_is_byte_identical(corpus_run: Path, tmp_path: Path) -> None:
-    from litstyle.pipeline import get_stage
+    from litstyle.stages import get_stage
 
     builds = []
     with FaultServer(answer="A plain new sentence stood in its place.") as srv:
@@ -153,7 +153,7 @@ def test_rebuild_is_byte_identical(corpus_run: Path, tmp_path: Path) -> None:
 
 def test_split_without_a_multi_book_author_is_a_clear_error(tmp_path: Path) -> None:
     from conftest import DEMO
-    from litstyle.pipeline import get_stage
+    from litstyle.stages import get_stage
     from litstyle.rundir import StageError
 
     # only Twain and Dickens keep a second book: three splits cannot all have same-author pairs

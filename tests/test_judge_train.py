@@ -23,7 +23,7 @@ SMALL = ["corpus.chunk_words=[128]", "judge_benchmark.chunk_words=[128]", "judge
 
 @pytest.fixture(scope="module")
 def pairs_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from litstyle.pipeline import get_stage
+    from litstyle.stages import get_stage
 
     run_dir = tmp_path_factory.mktemp("judge_run")
     recipe = load_recipe(DEMO, [f"run.run_dir={run_dir}", *SMALL])
@@ -35,7 +35,7 @@ def pairs_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_short_training_changes_weights_and_saves_a_model(pairs_run: Path) -> None:
     from sentence_transformers import SentenceTransformer
 
-    from litstyle.pipeline import get_stage
+    from litstyle.stages import get_stage
 
     recipe = load_recipe(DEMO, [f"run.run_dir={pairs_run}", *SMALL])
     result = run_stage(recipe, get_stage("judge"))

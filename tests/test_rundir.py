@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import PYTHON, REPO
-from litstyle import pipeline
+from litstyle import pipeline, stages
 from litstyle.config import load_recipe
 from litstyle.rundir import Stage, StageContext, StageError, run_stage, stale_reason
 
@@ -146,7 +146,7 @@ def test_sigkill_mid_write_leaves_no_output_and_rerun_completes(demo_recipe: Pat
 
 def test_pipeline_cli_runs_skips_and_forces(demo_recipe: Path, monkeypatch: pytest.MonkeyPatch,
                                              caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setattr(pipeline, "STAGES", [NUMBERS, TOTAL])
+    monkeypatch.setattr(stages, "STAGES", [NUMBERS, TOTAL])
     assert pipeline.main(["--config", str(demo_recipe), "run.seed=4"]) == 0
     assert CALLS == ["numbers", "total"]
     assert pipeline.main(["--config", str(demo_recipe), "run.seed=4"]) == 0

@@ -23,7 +23,7 @@ import numpy as np
 from litstyle import models
 from litstyle.judge.pairs import PairSampler
 from litstyle.rundir import StageContext, StageError
-from litstyle.style import StyleScorer
+from litstyle.style import StyleScorer, judge_scorer
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +103,7 @@ def run_benchmark(ctx: StageContext) -> None:
     judges = {
         "base": StyleScorer(models.resolve(recipe.models.encoder, recipe.models.cache_dir),
                             trust_remote_code=recipe.models.trust_remote_code, **encoder_kwargs),
-        "fine-tuned": StyleScorer(str(ctx.inputs["judge"] / "model"),
-                                  trust_remote_code=recipe.models.trust_remote_code, **encoder_kwargs),
+        "fine-tuned": judge_scorer(recipe, ctx.inputs["judge"]),
     }
     rows, results = [], {}
     for words in cfg.chunk_words:

@@ -148,8 +148,10 @@ class LLMClient:
 
     @staticmethod
     def _params(max_tokens: int, temperature: float, seed: int | None, extra_body: dict | None,
-                stop: Sequence[str] | None) -> dict[str, Any]:
+                stop: Sequence[str] | None, top_p: float | None = None) -> dict[str, Any]:
         params: dict[str, Any] = {"max_tokens": max_tokens, "temperature": temperature}
+        if top_p is not None:
+            params["top_p"] = top_p
         if seed is not None:
             params["seed"] = seed
         if stop:
@@ -170,12 +172,20 @@ class LLMClient:
         return self.chat_many([messages], **kwargs)[0]
 
     def chat_many(self, batch: Sequence[Messages], *, max_tokens: int = 256, temperature: float = 0.0,
-                  seed: int | None = None, extra_body: dict | None = None,
-                  stop: Sequence[str] | None = None) -> list[str | None]:
-        """Many chat completions, at most ``concurrency`` at a time; results in input order."""
-        futures = [self._submit(self._chat(m, self._params(max_tokens, temperature, seed, extra_body, stop)))
-                   for m in batch]
-        return [f.result() for f in futures]
+                  seed: int | Sequence[int] | None = None, extra_body: dict | None = None,
+                  stop: Sequence[str] | None = None, top_p: float | None = None,
+                  progress: str | None = None) -> list[str | None]:
+        """Many chat completions, at most ``concurrency`` at a time; results in input order.
+        ``seed`` may be one seed per request (several samples of one prompt); ``progress`` names a
+        tqdm bar."""
+        from tqdm.auto import tqdm
+
+        seeds = list(seed) if isinstance(seed, Sequence) else [seed] * len(batch)
+        if len(seeds) != len(batch):
+            raise ValueError(f"{len(seeds)} seeds for {len(batch)} requests")
+        futures = [self._submit(self._chat(m, self._params(max_tokens, temperature, s, extra_body, stop, top_p)))
+                   for m, s in zip(batch, seeds)]
+        return [f.result() for f in tqdm(futures, desc=progress, unit="call", disable=progress is None)]
 
     def close(self) -> None:
         if self._loop.is_running():

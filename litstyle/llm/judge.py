@@ -19,20 +19,15 @@ from pathlib import Path
 from typing import Sequence
 
 from litstyle.llm.client import LLMClient
+from litstyle.text import ends_properly
 
 log = logging.getLogger(__name__)
 
-END_LINE = "THE END."
 NAMED_CAP = 2
 DIGIT = re.compile(r"\s*([0-9])\b")
 # vLLM >= 0.12 reads structured_outputs; the older guided_regex is silently ignored there.
 DIGIT_ONLY = {"structured_outputs": {"regex": "^[0-9]$"}}
 _ANGLE = str.maketrans({"<": "\u2039", ">": "\u203a"})
-
-
-def ends_properly(story: str) -> bool:
-    lines = [line.strip() for line in story.strip().splitlines() if line.strip()]
-    return bool(lines) and lines[-1] == END_LINE
 
 
 def names_author_or_title(story: str, author: str, title: str) -> bool:

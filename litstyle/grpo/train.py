@@ -1,0 +1,144 @@
+"""Stage ``grpo``: TRL ``GRPOTrainer`` with the recipe's rewards, from the SFT model (or the policy).
+
+- ``grpo.reward_funcs`` / ``grpo.reward_weights`` name and weigh rewards of :mod:`litstyle.rewards`;
+  every other ``trl.GRPOConfig`` key passes through (loss_type, scale_rewards, beta, sampling,
+  importance_sampling_level, use_vllm / vllm_mode colocate on GPU, ...).
+- ``content`` needs the content-judge server: started here from ``llm.judge`` (role ``judge`` of
+  :mod:`litstyle.serve`) unless ``llm.judge.base_url`` points at a running one, and stopped when
+  training ends or fails.  A failed judge call is a ``None`` reward (TRL counts it as missing), a
+  per-step metric ``content/none_rewards`` and a count in the manifest; training goes on.
+- ``grpo.lora.enabled``: LoRA, merged into the saved weights.  A rerun after an interruption
+  resumes from the last checkpoint (``grpo.resume: auto``).
+
+Output ``<run_dir>/grpo/model``, ``log_history.json``, ``rewards.png`` (one curve per reward + total),
+``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+from litstyle import models, trainer_args
+from litstyle.rewards import Resources, build_rewards, short_name
+from litstyle.rundir import StageContext, StageError
+from litstyle.training import (checkpoint_dir, finish_checkpoints, load_tokenizer, lora_config, resume_point,
+                               save_policy, step_of, write_history)
+
+log = logging.getLogger(__name__)
+
+
+def start_model(ctx: StageContext) -> str:
+    recipe = ctx.recipe
+    if recipe.grpo.init_from == "sft":
+        folder = ctx.inputs["sft"] / "model"
+        if not (folder / "config.json").is_file():
+            raise StageError(f"grpo.init_from: sft, but {folder} holds no model; run the sft stage or set "
+                             "grpo.init_from=policy")
+        return str(folder)
+    return models.resolve(recipe.models.policy, recipe.models.cache_dir)
+
+
+def judge_client(ctx: StageContext, stack: ExitStack):
+    """The content judge's client; rank 0 starts the server (unless external), other ranks wait for it."""
+    from litstyle import serve
+    from litstyle.llm.client import LLMClient
+
+    recipe = ctx.recipe
+    if ctx.is_main:
+        return stack.enter_context(serve.client_for(recipe, "judge"))
+    cfg = recipe.llm.judge
+    deadline = time.time() + cfg.startup_timeout_s
+    while (info := serve.status(recipe, "judge")) is None:
+        if time.time() > deadline:
+            raise StageError(f"rank {ctx.rank}: no judge server after {cfg.startup_timeout_s:.0f} s")
+        time.sleep(2.0)
+    client = LLMClient(info.base_url, info.served_name, timeout_s=cfg.timeout_s, retries=cfg.retries,
+                       concurrency=cfg.concurrency)
+    stack.callback(client.close)
+    return client
+
+
+def resources(ctx: StageContext, stack: ExitStack) -> Resources:
+    from litstyle.llm.judge import ContentJudge
+    from litstyle.style import judge_scorer
+
+    recipe, cfg = ctx.recipe, ctx.recipe.grpo
+    res = Resources(min_words=recipe.prompts.min_words, max_words=recipe.prompts.max_words,
+                    strict_ending=cfg.strict_ending, copy_ngram=cfg.copy_ngram)
+    if "style" in cfg.reward_funcs:
+        res.style_scorer = judge_scorer(recipe, ctx.inputs["judge"])
+    if "content" in cfg.reward_funcs:
+        client = judge_client(ctx, stack)
+        res.content_judge = ContentJudge.from_file(client, recipe.llm.judge_prompt)
+        res.client = client
+    return res
+
+
+def train_grpo(ctx: StageContext) -> None:
+    from datasets import load_from_disk
+    from trl import GRPOTrainer
+
+    recipe, cfg = ctx.recipe, ctx.recipe.grpo
+    train = load_from_disk(str(ctx.inputs["grpo_data"]))["train"]
+    start = start_model(ctx)
+    tokenizer = load_tokenizer(start, recipe.models.trust_remote_code)
+    resume = resume_point(ctx, cfg.resume)
+    defaults = {"model_init_kwargs": {"trust_remote_code": True}} if recipe.models.trust_remote_code else {}
+    args = trainer_args.build("grpo", recipe, checkpoint_dir(ctx), defaults=defaults)
+    with ExitStack() as stack:
+        res = resources(ctx, stack)
+        trainer = GRPOTrainer(model=start, reward_funcs=build_rewards(cfg.reward_funcs, res), args=args,
+                              train_dataset=train, processing_class=tokenizer,
+                              peft_config=lora_config(cfg.lora) if cfg.lora.enabled else None)
+        result = trainer.train(resume_from_checkpoint=resume)
+        save_policy(trainer, tokenizer, ctx.out_dir / "model", lora=cfg.lora.enabled, is_main=ctx.is_main,
+                    trust_remote_code=recipe.models.trust_remote_code)
+        judge_calls = res.client.stats.summary() if res.client is not None else None
+    if not ctx.is_main:
+        return
+    history = write_history(trainer, ctx.out_dir)
+    plot_rewards(history, cfg.reward_funcs, ctx.out_dir / "rewards.png")
+    rewards = [e["reward"] for e in history if "reward" in e]
+    metrics = {"steps": result.global_step, "train_loss": result.training_loss, "start_model": start,
+               "resumed_from_step": step_of(resume), "first_reward": rewards[0] if rewards else None,
+               "last_reward": rewards[-1] if rewards else None, "none_rewards": dict(res.failures),
+               "judge_calls": judge_calls, "world_size": ctx.world_size}
+    (ctx.out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float) + "\n")
+    finish_checkpoints(ctx)
+    ctx.counts.update({"steps": result.global_step, "train_rows": len(train), "resumed_from_step": step_of(resume),
+                       "none_rewards": dict(res.failures)})
+    if judge_calls is not None:
+        ctx.extra["judge_calls"] = judge_calls
+    log.info("grpo: %d steps, reward %s -> %s, None rewards %s -> %s", result.global_step, metrics["first_reward"],
+             metrics["last_reward"], dict(res.failures), recipe.run_dir / ctx.name / "model")
+
+
+def plot_rewards(history: list[dict], names: list[str], path: Path) -> None:
+    """One curve per reward (mean per logged step) and the weighted total."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    logged = [e for e in history if "reward" in e and "step" in e]
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
+    for name in map(short_name, names):
+        key = f"rewards/{name}/mean"
+        points = [(e["step"], e[key]) for e in logged if key in e and e[key] == e[key]]  # drop NaN
+        if points:
+            ax.plot(*zip(*points), marker="o", ms=3, label=name)
+    if logged:
+        ax.plot([e["step"] for e in logged], [e["reward"] for e in logged], color="black", lw=2,
+                label="total (weighted)")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("mean reward per step")
+    ax.set_title("GRPO rewards")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

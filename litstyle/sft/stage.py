@@ -1,0 +1,148 @@
+"""Stage ``sft_data``: teacher stories for (author, train plot), filtered by rules and the style judge.
+
+For every author of ``run.authors`` and every train plot (``litstyle.prompts.split_plots``; the
+test plots stay unseen for evaluation) the teacher LLM (role ``teacher`` of ``litstyle.serve``)
+writes ``samples_per_prompt`` stories through the robust client (concurrent, bounded retries,
+failures counted).  Stories that break the prompt's rules or repeat another are dropped; the rest
+are scored by the style judge of the ``judge`` stage against a reference chunk of the author's
+target book, and kept when the score reaches ``min_style`` (or is in the best ``keep_top`` share).
+
+Output ``<run_dir>/sft_data/``: a ``DatasetDict`` (train / validation, split by plot) with
+``messages`` (prompt + the teacher's story as the assistant turn), author, title, plot, sample,
+style, words; ``README.md`` (dataset card); counts kept / dropped by reason and the teacher's call
+statistics in the manifest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+
+from litstyle import prompts
+from litstyle.config import ConfigError
+from litstyle.rundir import StageContext, StageError
+from litstyle.sft.filters import Candidate, counts, mark_duplicates, mark_style, rule_reason
+from litstyle.text import append_end_line, normalize_ending
+
+ENDINGS = {"exact": lambda text: text, "normalize": normalize_ending, "append": append_end_line}
+
+log = logging.getLogger(__name__)
+
+
+def author_books(ctx: StageContext, reference_words: int, key: str = "reference_words"
+                 ) -> tuple[dict[str, dict], dict[str, list[str]]]:
+    """Each author's target book (id, title) and the chunks of ``reference_words`` words of that book
+    (``key``: the recipe key that chose the size, for the error message)."""
+    from datasets import load_from_disk
+
+    authors = ctx.recipe.run.authors
+    if reference_words not in ctx.recipe.corpus.chunk_words:
+        raise ConfigError(f"{ctx.name}.{key}: {reference_words} is not one of corpus.chunk_words "
+                          f"{ctx.recipe.corpus.chunk_words}")
+    books = prompts.target_books(load_from_disk(str(ctx.inputs["corpus"] / "books")), authors)
+    missing = [a for a in authors if a not in books]
+    if missing:
+        raise StageError(f"{ctx.name}: no target book in the corpus for {missing}: add it to corpus.targets")
+    chunks = load_from_disk(str(ctx.inputs["corpus"] / "chunks"))
+    refs: dict[str, list[str]] = {a: [] for a in authors}
+    ids = {b["id"]: a for a, b in books.items()}
+    for book_id, words, text in zip(chunks["book_id"], chunks["target_words"], chunks["text"]):
+        if words == reference_words and book_id in ids:
+            refs[ids[book_id]].append(text)
+    empty = [a for a, texts in refs.items() if not texts]
+    if empty:
+        raise StageError(f"{ctx.name}: the target books of {empty} have no {reference_words}-word chunk")
+    return books, refs
+
+
+def pick(options: list[str], *key: object) -> str:
+    """A deterministic choice keyed by ``key`` (independent of the order of other choices)."""
+    digest = hashlib.sha256(":".join(map(str, key)).encode()).digest()
+    return options[int.from_bytes(digest[:8], "big") % len(options)]
+
+
+def build_sft_data(ctx: StageContext) -> None:
+    from datasets import Dataset, DatasetDict, Features, List, Value
+
+    from litstyle.serve import client_for
+    from litstyle.style import judge_scorer
+
+    recipe, cfg, pcfg = ctx.recipe, ctx.recipe.sft_data, ctx.recipe.prompts
+    seed = recipe.run.seed
+    train_plots, test_plots = prompts.split_plots(prompts.load_plots(pcfg.plots_file), pcfg.test_fraction, seed)
+    plots = train_plots[:cfg.plots_per_author] if cfg.plots_per_author else train_plots
+    books, refs = author_books(ctx, cfg.reference_words)
+
+    candidates = [Candidate(a, books[a]["title"], plot, k, None)
+                  for a in recipe.run.authors for plot in plots for k in range(cfg.samples_per_prompt)]
+    messages = [prompts.story_prompt(c.author, c.title, c.plot, pcfg.min_words, pcfg.max_words,
+                                     system=pcfg.system) for c in candidates]
+    log.info("sft_data: %d authors x %d train plots x %d samples = %d teacher stories (%d test plots held out)",
+             len(recipe.run.authors), len(plots), cfg.samples_per_prompt, len(candidates), len(test_plots))
+    with client_for(recipe, "teacher") as client:
+        answers = client.chat_many(messages, max_tokens=cfg.max_tokens, temperature=cfg.temperature,
+                                   top_p=cfg.top_p, seed=[seed + c.sample for c in candidates],
+                                   progress="teacher stories")
+        ctx.extra["teacher_calls"] = client.stats.summary()
+    for c, answer in zip(candidates, answers):
+        c.text = ENDINGS[cfg.end_line](answer) if answer is not None else None
+        c.reason = rule_reason(c, cfg.min_words)
+    mark_duplicates(candidates, cfg.near_duplicate)
+    alive = [c for c in candidates if c.reason is None]
+    references = [pick(refs[c.author], seed, c.author, c.plot, c.sample) for c in alive]
+    if alive:
+        scores = judge_scorer(recipe, ctx.inputs["judge"]).score([c.text for c in alive], references)
+        for c, score in zip(alive, scores):
+            c.style = round(score, 6)
+    mark_style(candidates, cfg.min_style, cfg.keep_top)
+    ctx.counts.update(counts(candidates))
+    log.info("sft_data: %s", ctx.counts)
+    kept = [c for c in candidates if c.reason is None]
+    if not kept:
+        raise StageError(f"sft_data: no story kept out of {len(candidates)} ({ctx.counts}); check the teacher "
+                         "(llm.teacher), sft_data.min_style or sft_data.min_words")
+
+    n_val = round(len(plots) * cfg.validation_fraction) if len(plots) > 1 else 0
+    val_plots = set(random.Random(f"{seed}:sft_data:validation").sample(plots, n_val))
+    rows = {"train": [], "validation": []}
+    for c, msgs in zip(candidates, messages):
+        if c.reason is None:
+            row = {"messages": msgs + [{"role": "assistant", "content": c.text}], "author": c.author,
+                   "title": c.title, "plot": c.plot, "sample": c.sample, "style": c.style, "words": c.words}
+            rows["validation" if c.plot in val_plots else "train"].append(row)
+    if not rows["train"]:
+        raise StageError("sft_data: every kept story belongs to a validation plot; lower sft_data.validation_fraction")
+    features = Features({"messages": List({"role": Value("string"), "content": Value("string")}),
+                         "author": Value("string"), "title": Value("string"), "plot": Value("string"),
+                         "sample": Value("int32"), "style": Value("float32"), "words": Value("int32")})
+    DatasetDict({split: Dataset.from_list(r, features=features) for split, r in rows.items()}
+                ).save_to_disk(str(ctx.out_dir))
+    ctx.counts.update({"train_rows": len(rows["train"]), "validation_rows": len(rows["validation"]),
+                       "plots": len(plots), "test_plots_held_out": len(test_plots)})
+    (ctx.out_dir / "README.md").write_text(_card(ctx, candidates, val_plots))
+
+
+def _card(ctx: StageContext, candidates: list[Candidate], val_plots: set[str]) -> str:
+    recipe, cfg = ctx.recipe, ctx.recipe.sft_data
+    rule = (f"style-judge cosine >= {cfg.min_style}" if cfg.keep_top is None
+            else f"the best {cfg.keep_top:.0%} of each author by style-judge cosine")
+    lines = [
+        "# SFT stories", "",
+        f"Teacher `{recipe.models.teacher_llm}` wrote {len(candidates)} stories (seed {recipe.run.seed}, "
+        f"temperature {cfg.temperature}, top_p {cfg.top_p}) for the prompts of `litstyle.prompts` "
+        f"({recipe.prompts.min_words}-{recipe.prompts.max_words} words).",
+        f"Kept: stories whose last line is exactly `THE END.`, that name neither author nor title, have at "
+        f"least {cfg.min_words} words, repeat no other story, and reach {rule} against a "
+        f"{cfg.reference_words}-word chunk of the author's target book.",
+        f"Validation split: every row of {len(val_plots)} plot(s) ({', '.join(sorted(val_plots)) or 'none'}).", "",
+        "Columns: messages (user prompt + assistant story), author, title, plot, sample, style, words.", "",
+        "| author | kept | generated | mean style of kept |", "|---|---:|---:|---:|",
+    ]
+    for author in recipe.run.authors:
+        mine = [c for c in candidates if c.author == author]
+        kept = [c.style for c in mine if c.reason is None and c.style is not None]
+        mean = f"{sum(kept) / len(kept):.3f}" if kept else "-"
+        lines.append(f"| {author} | {len(kept)} | {len(mine)} | {mean} |")
+    lines += ["", "Counts: " + ", ".join(f"{k} {v}" for k, v in counts(candidates).items())]
+    return "\n".join(lines) + "\n"

