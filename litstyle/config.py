@@ -29,8 +29,16 @@ class ConfigError(ValueError):
 # --- YAML -----------------------------------------------------------------------------------
 
 class _RecipeLoader(yaml.SafeLoader):
-    """SafeLoader that also reads ``1e-6`` as a float (YAML 1.1 wants ``1.0e-6``)."""
+    """SafeLoader that also reads ``1e-6`` as a float (YAML 1.1 wants ``1.0e-6``) and takes only
+    true/false as booleans: ``no``, ``yes``, ``on``, ``off`` stay strings (``eval_strategy: no``)."""
 
+
+_RecipeLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_RecipeLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                    list("tTfF"))
 
 _RecipeLoader.add_implicit_resolver(
     "tag:yaml.org,2002:float",

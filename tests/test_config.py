@@ -38,6 +38,7 @@ def test_overrides_are_typed_and_nested() -> None:
 def test_scientific_floats_and_defaults() -> None:
     assert parse_value("1e-6") == 1e-6 and isinstance(parse_value("2E+3"), float)
     assert parse_value("12") == 12 and parse_value("abc") == "abc"
+    assert parse_value("no") == "no" and parse_value("off") == "off" and parse_value("true") is True
     recipe = validate({})
     assert recipe.run.seed == 42 and recipe.grpo.reward_funcs == ["style", "content", "completeness"]
 
