@@ -353,6 +353,58 @@ class GRPODataConfig(Section):
     sample_words: int = Field(1500, gt=0)  # style reference chunk size (in corpus.chunk_words)
 
 
+class EvalSystem(Section):
+    """One system of the evaluation: a base-policy prompt (zero_shot / few_shot), a stage's model
+    (sft / grpo), or any OpenAI-compatible server (external: model + base_url)."""
+
+    name: str
+    kind: Literal["zero_shot", "few_shot", "sft", "grpo", "external"]
+    enabled: bool = True
+    model: str | None = None  # zero_shot / few_shot: default models.policy; external: the served model name
+    base_url: str | None = None  # external only
+    shots: int = Field(2, ge=1)  # few_shot: excerpts of the author shown in the prompt
+    shot_words: int = Field(128, gt=0)  # their size (in corpus.chunk_words)
+    timeout_s: float = Field(300.0, gt=0)  # external: per call
+    retries: int = Field(2, ge=0, le=10)
+
+    @model_validator(mode="after")
+    def _external(self) -> EvalSystem:
+        if self.kind == "external" and not (self.model and self.base_url):
+            raise ValueError(f"system {self.name!r}: kind external needs model and base_url")
+        if self.base_url is not None and not _is_url(self.base_url):
+            raise ValueError(f"system {self.name!r}: base_url must be an http(s) URL, got {self.base_url!r}")
+        return self
+
+
+def _default_systems() -> list[EvalSystem]:
+    return [EvalSystem(name=kind, kind=kind) for kind in ("zero_shot", "few_shot", "sft", "grpo")]
+
+
+class EvalConfig(Section):
+    """Stage ``eval``: stories for the test plots from every system, scored, with CIs, plots and a report."""
+
+    systems: list[EvalSystem] = Field(default_factory=_default_systems, min_length=1)
+    stories_per_plot: int = Field(1, ge=1)  # per author and test plot and system
+    max_new_tokens: int = Field(2200, gt=0)
+    temperature: float = Field(0.9, ge=0.0)
+    top_p: float = Field(0.95, gt=0.0, le=1.0)
+    repetition_penalty: float = Field(1.05, gt=0.0)
+    batch_size: int = Field(8, ge=1)  # local generation batch
+    content: bool = True  # score content with the judge server (llm.judge)
+    judge_calibration: str = "fine-tuned"  # which judge_benchmark calibration scales the style score
+    attribution_words: int = Field(500, gt=0)  # corpus chunk size of the author centroids
+    copy_ngram: int = Field(8, ge=2)
+    bootstrap: int = Field(2000, ge=100)
+
+    @field_validator("systems")
+    @classmethod
+    def _unique(cls, value: list[EvalSystem]) -> list[EvalSystem]:
+        names = [s.name for s in value]
+        if len(set(names)) != len(names):
+            raise ValueError(f"system names must be unique, got {names}")
+        return value
+
+
 class LoraConfig(Section):
     enabled: bool = False
     r: int = Field(16, gt=0)
@@ -459,6 +511,7 @@ class Recipe(Section):
     sft_data: SFTDataConfig = Field(default_factory=SFTDataConfig)
     sft: SFTStageConfig = Field(default_factory=SFTStageConfig)
     grpo_data: GRPODataConfig = Field(default_factory=GRPODataConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
     grpo: GRPOStageConfig = Field(default_factory=GRPOStageConfig)
 
     @model_validator(mode="after")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from litstyle import models
 from litstyle.config import Recipe
 from litstyle.corpus.stage import build_corpus
+from litstyle.eval.stage import run_eval
 from litstyle.grpo.data import build_grpo_data
 from litstyle.grpo.train import train_grpo
 from litstyle.judge.benchmark import run_benchmark
@@ -22,6 +23,12 @@ def grpo_inputs(recipe: Recipe) -> tuple[str, ...]:
     """GRPO reads the judge only for the style reward and the SFT model only when it starts from it."""
     return ("grpo_data",) + (("judge",) if "style" in recipe.grpo.reward_funcs else ()) + \
         (("sft",) if recipe.grpo.init_from == "sft" else ())
+
+
+def eval_inputs(recipe: Recipe) -> tuple[str, ...]:
+    """The evaluation reads the SFT / GRPO models only when those systems are enabled."""
+    kinds = {s.kind for s in recipe.eval.systems if s.enabled}
+    return ("corpus", "judge", "judge_benchmark", "grpo_data") + tuple(k for k in ("sft", "grpo") if k in kinds)
 
 
 STAGES: list[Stage] = [
@@ -52,6 +59,10 @@ STAGES: list[Stage] = [
           inputs=grpo_inputs,
           description="multi-reward GRPO (style judge, content judge over HTTP, completeness, anti-copy)",
           script="Train/Multi_GRPOTrainer.py", trainer="grpo"),
+    Stage("eval", run_eval,
+          sections=("eval", "prompts", "models.policy", "models.judge_llm", "llm.judge.served_name", "llm.judge_prompt",
+                    "judge_benchmark.window_words"),
+          inputs=eval_inputs, description="baselines vs SFT vs GRPO on the test plots: metrics, CIs, plots, report"),
 ]
 
 

@@ -38,26 +38,33 @@ def last_complete_checkpoint(folder: Path) -> str | None:
     return str(max(found)[1]) if found else None
 
 
-def resume_point(ctx: StageContext, mode: str) -> str | None:
-    """The last checkpoint of an interrupted run of the same config and inputs (``mode`` auto), else
-    None; rank 0 then clears the folder and stamps it for this run."""
+def stamped_dir(ctx: StageContext, *, keep: bool) -> Path:
+    """The stage's folder for work that survives an interruption (checkpoints, cached results).
+
+    Its contents are kept when ``keep`` and it was made for the same config and inputs (same
+    fingerprint); otherwise rank 0 empties it and stamps it for this run."""
     folder = checkpoint_dir(ctx)
     stamp = {"fingerprint": ctx.fingerprint}
     previous = json.loads((folder / STAMP).read_text()) if (folder / STAMP).is_file() else None
-    if mode == "auto" and previous == stamp:
-        last = last_complete_checkpoint(folder)
-        if last:
-            log.info("%s: resuming from %s", ctx.name, last)
-            return last
+    if keep and previous == stamp:
+        return folder
     if ctx.is_main:
         if folder.exists():
             if previous is not None:
-                log.info("%s: discarding checkpoints of %s", ctx.name,
-                         "another config or input" if previous != stamp else "a run not to resume")
+                log.info("%s: discarding %s of %s", ctx.name, folder,
+                         "another config or input" if previous != stamp else "an earlier run")
             shutil.rmtree(folder)
         folder.mkdir(parents=True)
         (folder / STAMP).write_text(json.dumps(stamp))
-    return None
+    return folder
+
+
+def resume_point(ctx: StageContext, mode: str) -> str | None:
+    """The last checkpoint of an interrupted run of the same config and inputs (``mode`` auto), else None."""
+    last = last_complete_checkpoint(stamped_dir(ctx, keep=mode == "auto"))
+    if last:
+        log.info("%s: resuming from %s", ctx.name, last)
+    return last
 
 
 def step_of(checkpoint: str | None) -> int:

@@ -56,8 +56,13 @@ STORIES = [
 ]
 
 
-def sft_dataset(repeat: int = 4):
-    """A DatasetDict shaped like the sft_data stage's output: train = STORIES x repeat, validation = 2."""
+# Two-line stories: an SFT model trained on them learns to end every answer with THE END. quickly.
+SHORT_STORIES = ["The fox ran home.\nTHE END.", "The boat came in.\nTHE END.", "The lamp went out.\nTHE END.",
+                 "The bread was good.\nTHE END."]
+
+
+def sft_dataset(repeat: int = 4, stories: list[str] = STORIES):
+    """A DatasetDict shaped like the sft_data stage's output: train = stories x repeat, validation = 2."""
     from datasets import Dataset, DatasetDict
 
     from litstyle.prompts import story_prompt
@@ -68,8 +73,8 @@ def sft_dataset(repeat: int = 4):
                  "title": "Adventures of Huckleberry Finn", "plot": f"plot {i}", "sample": 0, "style": 0.5,
                  "words": len(s.split())} for i, s in enumerate(stories)]
 
-    return DatasetDict({"train": Dataset.from_list(rows(STORIES * repeat)),
-                        "validation": Dataset.from_list(rows(STORIES[:2]))})
+    return DatasetDict({"train": Dataset.from_list(rows(stories * repeat)),
+                        "validation": Dataset.from_list(rows(stories[:2]))})
 
 
 # The smallest corpus + style judge that the SFT-data and GRPO tests can score with (built once per session).
@@ -98,3 +103,36 @@ def link_stages(source: Path, target: Path, names=("corpus", "judge_pairs", "jud
     for name in names:
         (target / name).symlink_to(source / name)
     return target
+
+
+def wait_for(path: Path, timeout_s: float = 900, alive=lambda: True) -> bool:
+    """Poll until ``path`` exists (True), ``alive()`` turns false or the time is up (False)."""
+    import time
+
+    deadline = time.time() + timeout_s
+    while not path.is_file():
+        if not alive() or time.time() > deadline:
+            return False
+        time.sleep(0.5)
+    return True
+
+
+def interrupt_at_checkpoint(script: str, args: list[str], run_dir: Path, stage: str, step: int, sig: int) -> tuple[int, str]:
+    """Run a stage script and send ``sig`` once its checkpoint ``step`` is complete (trainer_state.json
+    written).  Returns (exit code, stderr)."""
+    import subprocess
+
+    proc = subprocess.Popen([PYTHON, str(REPO / script), "--config", str(DEMO), *args], cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    state = run_dir / "checkpoints" / stage / f"checkpoint-{step}" / "trainer_state.json"
+    try:
+        reached = wait_for(state, alive=lambda: proc.poll() is None)
+        if reached:
+            proc.send_signal(sig)
+        _, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert reached, f"no checkpoint {step} before the run ended: {err[-2000:]}"
+    return proc.returncode, err

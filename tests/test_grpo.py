@@ -5,17 +5,15 @@ interrupt; a judge server killed mid-run turns content rewards into counted None
 from __future__ import annotations
 
 import json
-import os
 import signal
 import statistics
-import subprocess
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import DEMO, JUDGED, PYTHON, REPO, link_stages, sft_dataset, write_stage
+from conftest import DEMO, JUDGED, SHORT_STORIES, interrupt_at_checkpoint, link_stages, sft_dataset, wait_for, write_stage
 from litstyle.config import load_recipe
 from litstyle.rewards import RANGES
 from litstyle.rundir import run_stage
@@ -35,7 +33,7 @@ def grpo_run(judged_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
     """corpus + judge (shared), grpo_data, and an SFT model that learned to end its (short) stories with
     THE END., so that the content judge is asked about them."""
     run_dir = link_stages(judged_run, tmp_path_factory.mktemp("grpo") / "run")
-    write_stage(run_dir, "sft_data", sft_dataset(repeat=4))
+    write_stage(run_dir, "sft_data", sft_dataset(repeat=8, stories=SHORT_STORIES))
     recipe = load_recipe(DEMO, [f"run.run_dir={run_dir}", *SMALL, "sft.max_steps=8", "sft.max_length=128",
                                 "sft.learning_rate=5e-4", "sft.eval_strategy=no", "sft.save_strategy=no"])
     run_stage(recipe, get_stage("grpo_data"))
@@ -72,12 +70,12 @@ def test_the_loop_learns_a_reward_it_can_move(grpo_run: Path, tmp_path: Path) ->
                                 "grpo.reward_funcs=[rewards_for_tests:brevity]", "grpo.reward_weights=[1.0]",
                                 "grpo.max_completion_length=24", "grpo.num_generations=8",
                                 "grpo.per_device_train_batch_size=8", "grpo.learning_rate=3e-5", "grpo.beta=0.0",
-                                "grpo.max_steps=12", "grpo.temperature=1.0", "grpo.warmup_steps=0",
+                                "grpo.max_steps=8", "grpo.temperature=1.0", "grpo.warmup_steps=0",
                                 "grpo.lr_scheduler_type=constant", "grpo.lr_scheduler_kwargs={}", "grpo.repetition_penalty=1.0"])
     result = run_stage(recipe, get_stage("grpo"))
     history = json.loads((result.path / "log_history.json").read_text())
     rewards = [e["reward"] for e in history if "reward" in e]
-    assert len(rewards) == 12
+    assert len(rewards) == 8
     first, last = statistics.fmean(rewards[:3]), statistics.fmean(rewards[-3:])
     assert last > first + 0.15, rewards
     assert (result.path / "rewards.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -98,20 +96,9 @@ def test_full_rewards_checkpoint_interrupt_and_resume(grpo_run: Path, tmp_path: 
 
     run_dir = fresh(grpo_run, tmp_path)
     args = [f"run.run_dir={run_dir}", *SMALL, "grpo.max_steps=3", "grpo.save_steps=1", "grpo.learning_rate=1e-5"]
-    first = subprocess.Popen([PYTHON, str(REPO / "Train" / "Multi_GRPOTrainer.py"), "--config", str(DEMO), *args],
-                             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    state = run_dir / "checkpoints" / "grpo" / "checkpoint-1" / "trainer_state.json"
-    try:
-        deadline = time.time() + 900
-        while not state.is_file() and first.poll() is None and time.time() < deadline:
-            time.sleep(0.5)
-        assert state.is_file(), "no checkpoint before the run ended"
-        os.kill(first.pid, signal.SIGINT)  # Ctrl-C: the stage stops its judge server on the way out
-        _, err = first.communicate(timeout=120)
-    finally:
-        if first.poll() is None:
-            first.kill()
-    assert first.returncode == 130, err[-2000:]
+    # Ctrl-C after the first checkpoint: the stage stops its judge server on the way out
+    code, err = interrupt_at_checkpoint("Train/Multi_GRPOTrainer.py", args, run_dir, "grpo", 1, signal.SIGINT)
+    assert code == 130, err[-2000:]
     assert not (run_dir / "grpo").exists() and not (run_dir / "serve" / "judge.json").exists()
     result = run_stage(load_recipe(DEMO, args), get_stage("grpo"))
     metrics = json.loads((result.path / "metrics.json").read_text())
@@ -137,11 +124,8 @@ def test_judge_server_killed_mid_run(grpo_run: Path, tmp_path: Path) -> None:
     killed = threading.Event()
 
     def kill_after_first_step() -> None:
-        state = run_dir / "checkpoints" / "grpo" / "checkpoint-1" / "trainer_state.json"
-        deadline = time.time() + 900
-        while not state.is_file() and time.time() < deadline:
-            time.sleep(0.5)
-        if serve.stop(recipe, "judge"):
+        if wait_for(run_dir / "checkpoints" / "grpo" / "checkpoint-1" / "trainer_state.json") and \
+                serve.stop(recipe, "judge"):
             killed.set()
 
     killer = threading.Thread(target=kill_after_first_step, daemon=True)

@@ -38,7 +38,7 @@ def test_teacher_stories_filtered_counted_and_rebuilt_identically(judged_run: Pa
     assert counts["generated"] == 4 and counts["kept"] + dropped == 4
     assert result.manifest["teacher_calls"]["ok"] == 4 and result.manifest["teacher_calls"]["failures"] == 0
     data = load_from_disk(str(result.path))
-    assert len(data["train"]) + len(data["validation"]) == counts["kept"] == counts["train_rows"]
+    assert list(data) == ["train"] and len(data["train"]) == counts["kept"] == counts["train_rows"]
     for row in data["train"]:
         assert row["messages"][-1]["role"] == "assistant"
         assert row["messages"][-1]["content"].splitlines()[-1] == "THE END."

@@ -7,12 +7,11 @@ import json
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from conftest import DEMO, PYTHON, REPO, sft_dataset, write_stage
+from conftest import DEMO, PYTHON, REPO, interrupt_at_checkpoint, sft_dataset, write_stage
 from litstyle.config import load_recipe
 from litstyle.rundir import run_stage
 from litstyle.stages import get_stage
@@ -99,21 +98,25 @@ def test_two_processes_through_the_accelerate_config(sft_run: Path) -> None:
 
 def test_killed_run_resumes_from_its_checkpoint(sft_run: Path) -> None:
     args = [f"run.run_dir={sft_run}", *FAST, "sft.save_steps=2", "sft.eval_strategy=no"]
-    first = subprocess.Popen([PYTHON, str(REPO / "Train" / "SFTTrainer.py"), "--config", str(DEMO), *args],
-                             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    state = sft_run / "checkpoints" / "sft" / "checkpoint-2" / "trainer_state.json"
-    try:
-        deadline = time.time() + 600
-        while not state.is_file() and first.poll() is None and time.time() < deadline:
-            time.sleep(0.5)
-        assert state.is_file(), "no checkpoint before the run ended"
-        os.kill(first.pid, signal.SIGKILL)
-    finally:
-        first.wait(timeout=60)
-    assert first.returncode == -signal.SIGKILL and not (sft_run / "sft").exists()
+    code, _ = interrupt_at_checkpoint("Train/SFTTrainer.py", args, sft_run, "sft", 2, signal.SIGKILL)
+    assert code == -signal.SIGKILL and not (sft_run / "sft").exists()
     result = run_stage(load_recipe(DEMO, args), get_stage("sft"))
     metrics = json.loads((result.path / "metrics.json").read_text())
     assert metrics["resumed_from_step"] >= 2 and metrics["steps"] == 6
     assert not (sft_run / "checkpoints" / "sft").exists()
     # another config does not resume from foreign checkpoints
     assert result.manifest["counts"]["resumed_from_step"] == metrics["resumed_from_step"]
+
+
+def test_deepspeed_zero3_two_cpu_processes(sft_run: Path) -> None:
+    pytest.importorskip("deepspeed", reason="DeepSpeed is not installed (pyproject's [gpu]/[test] extras)")
+    cmd = [PYTHON, "-m", "accelerate.commands.launch", "--config_file", "config/accelerate/zero3_cpu_2proc.yaml",
+           "--main_process_port", "29561", str(REPO / "Train" / "SFTTrainer.py"), "--config", str(DEMO),
+           f"run.run_dir={sft_run}", *FAST, "sft.max_steps=2", "sft.eval_strategy=no"]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=1200,
+                          env={**os.environ, "DS_ACCELERATOR": "cpu"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    manifest = json.loads((sft_run / "sft" / "manifest.json").read_text())
+    assert manifest["world_size"] == 2 and manifest["counts"]["steps"] == 2
+    n_changed, n = changed(sft_run / "sft" / "model", base_weights())
+    assert n_changed > n // 2  # the ZeRO-3 shards were gathered into one full checkpoint

@@ -11,7 +11,6 @@ another one.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import re
 import sys

@@ -7,7 +7,8 @@ failures counted).  Stories that break the prompt's rules or repeat another are 
 are scored by the style judge of the ``judge`` stage against a reference chunk of the author's
 target book, and kept when the score reaches ``min_style`` (or is in the best ``keep_top`` share).
 
-Output ``<run_dir>/sft_data/``: a ``DatasetDict`` (train / validation, split by plot) with
+Output ``<run_dir>/sft_data/``: a ``DatasetDict`` (train / validation, split by plot; no
+validation split when ``validation_fraction`` leaves no plot for it) with
 ``messages`` (prompt + the teacher's story as the assistant turn), author, title, plot, sample,
 style, words; ``README.md`` (dataset card); counts kept / dropped by reason and the teacher's call
 statistics in the manifest.
@@ -116,7 +117,8 @@ def build_sft_data(ctx: StageContext) -> None:
     features = Features({"messages": List({"role": Value("string"), "content": Value("string")}),
                          "author": Value("string"), "title": Value("string"), "plot": Value("string"),
                          "sample": Value("int32"), "style": Value("float32"), "words": Value("int32")})
-    DatasetDict({split: Dataset.from_list(r, features=features) for split, r in rows.items()}
+    # an empty split is left out (datasets cannot load an empty split back from disk)
+    DatasetDict({split: Dataset.from_list(r, features=features) for split, r in rows.items() if r}
                 ).save_to_disk(str(ctx.out_dir))
     ctx.counts.update({"train_rows": len(rows["train"]), "validation_rows": len(rows["validation"]),
                        "plots": len(plots), "test_plots_held_out": len(test_plots)})

@@ -42,7 +42,7 @@ def train_sft(ctx: StageContext) -> None:
     columns = data["train"].column_names
     train = data["train"].map(to_prompt_completion, remove_columns=columns)
     evaluation = (data["validation"].map(to_prompt_completion, remove_columns=columns)
-                  if len(data["validation"]) else None)
+                  if "validation" in data else None)
     policy = models.resolve(recipe.models.policy, recipe.models.cache_dir)
     tokenizer = load_tokenizer(policy, recipe.models.trust_remote_code)
 

@@ -1,0 +1,1 @@
+"""Evaluation: baselines vs fine-tuned models on the test plots, with bootstrap CIs, plots and a report."""

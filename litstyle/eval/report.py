@@ -1,0 +1,164 @@
+"""Evaluation summary (bootstrap CIs, paired differences), plots and ``report.md``."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from litstyle.eval.metrics import bootstrap_ci, paired_diff_ci
+from litstyle.rundir import StageContext, read_manifest
+
+log = logging.getLogger(__name__)
+
+# metric -> (label, unit / range) in tables and plots
+METRICS = {
+    "style_scaled": ("style (scaled)", "0-1"), "style": ("style cosine", "cosine"),
+    "attributed": ("attributed to the author", "share"), "content": ("content judge", "0-1"),
+    "completeness": ("completeness", "0-1"), "end": ("ends with THE END.", "share"), "words": ("length", "words"),
+    "copy_rate": ("copy rate (8-grams)", "share"), "distinct_2": ("distinct-2", "share"),
+}
+PAIRS = [("grpo", "sft"), ("sft", "zero_shot"), ("grpo", "zero_shot"), ("few_shot", "zero_shot")]
+
+
+def _values(records: list[dict], metric: str) -> list[float]:
+    return [r[metric] for r in records if not r["failed"] and r.get(metric) is not None]
+
+
+def _ci(values: list[float], n_boot: int, seed: int) -> dict[str, Any]:
+    mean, low, high = bootstrap_ci(values, n_boot=n_boot, seed=seed)
+    return {"mean": mean, "low": low, "high": high, "n": len(values)}
+
+
+def summarize(records: list[dict], systems: list[str], n_boot: int, seed: int) -> dict[str, Any]:
+    by_system = {s: [r for r in records if r["system"] == s] for s in systems}
+    authors = sorted({r["author"] for r in records})
+    overall = {s: {m: _ci(_values(rs, m), n_boot, seed) for m in METRICS} for s, rs in by_system.items()}
+    per_author = {s: {a: {m: _ci(_values([r for r in rs if r["author"] == a], m), n_boot, seed)
+                          for m in ("style_scaled", "attributed", "content")} for a in authors}
+                  for s, rs in by_system.items()}
+    paired = []
+    for a, b in PAIRS:
+        if a not in by_system or b not in by_system:
+            continue
+        index_b = {(r["author"], r["plot"], r["k"]): r for r in by_system[b]}
+        for metric in ("style_scaled", "content", "completeness", "attributed"):
+            xs, ys = [], []
+            for r in by_system[a]:
+                other = index_b.get((r["author"], r["plot"], r["k"]))
+                if other and r.get(metric) is not None and other.get(metric) is not None:
+                    xs.append(r[metric])
+                    ys.append(other[metric])
+            if xs:
+                mean, low, high = paired_diff_ci(xs, ys, n_boot=n_boot, seed=seed)
+                paired.append({"a": a, "b": b, "metric": metric, "diff": mean, "low": low, "high": high, "n": len(xs)})
+    failures = {s: sum(r["failed"] for r in rs) for s, rs in by_system.items()}
+    return {"systems": systems, "authors": authors, "overall": overall, "per_author": per_author,
+            "paired": paired, "failures": failures, "stories": {s: len(rs) for s, rs in by_system.items()}}
+
+
+def _fmt(cell: dict[str, Any], digits: int = 3) -> str:
+    if not cell["n"]:
+        return "-"
+    if cell["low"] == cell["high"]:
+        return f"{cell['mean']:.{digits}f}"
+    return f"{cell['mean']:.{digits}f} [{cell['low']:.{digits}f}, {cell['high']:.{digits}f}]"
+
+
+def plots(out: Path, summary: dict, records: list[dict]) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    systems = summary["systems"]
+    names = []
+    metrics = ["style_scaled", "style", "attributed", "content", "completeness", "words", "copy_rate", "distinct_2"]
+    fig, axes = plt.subplots(2, 4, figsize=(16, 7), dpi=110)
+    for ax, metric in zip(axes.flat, metrics):
+        data = [_values([r for r in records if r["system"] == s], metric) for s in systems]
+        shown = [(s, d) for s, d in zip(systems, data) if d]
+        if shown:
+            ax.boxplot([d for _, d in shown], showmeans=True)
+            ax.set_xticks(range(1, len(shown) + 1), [s for s, _ in shown], rotation=20)
+        label, unit = METRICS[metric]
+        ax.set_title(label)
+        ax.set_ylabel(unit)
+        ax.grid(alpha=0.3)
+    fig.suptitle("Per-story metrics by system (box: quartiles, triangle: mean)")
+    fig.tight_layout()
+    fig.savefig(out / "metrics.png")
+    plt.close(fig)
+    names.append("metrics.png")
+
+    authors = summary["authors"]
+    fig, ax = plt.subplots(figsize=(max(7, 2 * len(authors)), 4.5), dpi=110)
+    width = 0.8 / max(len(systems), 1)
+    for i, system in enumerate(systems):
+        cells = [summary["per_author"][system][a]["style_scaled"] for a in authors]
+        xs = [j + i * width for j in range(len(authors))]
+        means = [c["mean"] if c["n"] else 0.0 for c in cells]
+        errs = [[max(0.0, c["mean"] - c["low"]) if c["n"] else 0 for c in cells],
+                [max(0.0, c["high"] - c["mean"]) if c["n"] else 0 for c in cells]]
+        ax.bar(xs, means, width, yerr=errs, capsize=3, label=system)
+    ax.set_xticks([j + width * (len(systems) - 1) / 2 for j in range(len(authors))], authors)
+    ax.set_ylabel("scaled style score (0 = cross-author median, 1 = same-author median)")
+    ax.set_ylim(0, 1.05)
+    ax.set_title("Style by author and system (mean, bootstrap 95 % CI)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    fig.savefig(out / "style_by_author.png")
+    plt.close(fig)
+    names.append("style_by_author.png")
+    return names
+
+
+def write(ctx: StageContext, summary: dict, records: list[dict]) -> None:
+    from litstyle.config import recipe_hash
+
+    recipe, out = ctx.recipe, ctx.out_dir
+    images = plots(out, summary, records)
+    systems = summary["systems"]
+    lines = ["# Evaluation", "",
+             f"Recipe hash `{recipe_hash(recipe.model_dump(mode='json'))[:12]}`, run dir `{recipe.run_dir}`, seed "
+             f"{recipe.run.seed}. Test plots of `grpo_data` (never trained on), {recipe.eval.stories_per_plot} "
+             f"story per author and plot and system; means with bootstrap 95 % CIs ({recipe.eval.bootstrap} "
+             "resamples). Style is scaled with the judge benchmark's calibration "
+             f"(`{recipe.eval.judge_calibration}`: cross-author median -> 0, same-author median -> 1).", "",
+             "## Overall", "", "| metric | " + " | ".join(systems) + " |", "|---|" + "---|" * len(systems)]
+    for metric, (label, unit) in METRICS.items():
+        lines.append(f"| {label} ({unit}) | " + " | ".join(_fmt(summary["overall"][s][metric], 1 if metric == "words" else 3)
+                                                         for s in systems) + " |")
+    lines.append("| stories (failed) | " + " | ".join(f"{summary['stories'][s]} ({summary['failures'][s]})"
+                                                     for s in systems) + " |")
+    failed = [s for s in systems if summary["failures"][s]]
+    if failed:
+        lines += ["", "**Failures:** " + ", ".join(f"{s}: {summary['failures'][s]} of {summary['stories'][s]} stories "
+                                                   "could not be generated (server errors after retries)"
+                                                   for s in failed) + "."]
+    lines += ["", "## Paired differences (same author, plot and sample)", "",
+              "| comparison | metric | difference [95 % CI] | n |", "|---|---|---|---:|"]
+    for p in summary["paired"]:
+        lines.append(f"| {p['a']} - {p['b']} | {p['metric']} | {p['diff']:+.3f} [{p['low']:+.3f}, {p['high']:+.3f}] "
+                     f"| {p['n']} |")
+    lines += ["", "## Scaled style by author", "", "| author | " + " | ".join(systems) + " |",
+              "|---|" + "---|" * len(systems)]
+    for author in summary["authors"]:
+        lines.append(f"| {author} | " + " | ".join(_fmt(summary["per_author"][s][author]["style_scaled"])
+                                                   for s in systems) + " |")
+    lines += ["", "## Plots", ""] + [f"![{name}]({name})" for name in images]
+    rewards = ctx.inputs.get("grpo")
+    if rewards is not None and (rewards / "rewards.png").is_file():
+        lines.append("![GRPO rewards](../grpo/rewards.png)")
+    lines += ["", "Judge benchmark: [report](../judge_benchmark/report.md), "
+              "![ROC](../judge_benchmark/roc.png)", "", "## Stage wall times", "",
+              "| stage | wall time (s) |", "|---|---:|"]
+    from litstyle.stages import STAGES
+
+    for stage in STAGES:
+        manifest = read_manifest(recipe.run_dir / stage.name)
+        if manifest and stage.name != ctx.name:
+            lines.append(f"| {stage.name} | {manifest.get('wall_time_s', '-')} |")
+    (out / "report.md").write_text("\n".join(lines) + "\n")
+    log.info("eval report: %s", recipe.run_dir / ctx.name / "report.md")

@@ -1,0 +1,216 @@
+"""Stage ``eval``: stories for the test plots from every system, scored, compared with CIs, reported.
+
+Systems (``eval.systems``): ``zero_shot`` / ``few_shot`` (the base policy with the plain prompt /
+with ``shots`` excerpts of the author), ``sft`` and ``grpo`` (the stages' models), ``external`` (any
+OpenAI-compatible server by model name and base_url).  For every author x test plot of
+``grpo_data`` (never trained on), ``stories_per_plot`` stories per system, each paired with that
+row's ``sample_text``.  Per story: style (judge cosine to the sample) and its scaled score (the
+judge benchmark's calibration), content (the judge server), completeness, words, ``THE END.``,
+copy rate, distinct-2 and authorship attribution (nearest author centroid of judge embeddings of
+every corpus author's chunks).  Stories and scores are kept in ``<run_dir>/checkpoints/eval`` as
+they are made, so a rerun of an interrupted stage generates and scores only what is missing.
+
+Output ``<run_dir>/eval/``: ``stories.jsonl``, ``summary.json`` (means with bootstrap 95 % CIs per
+system and metric, overall and per author; paired differences), ``report.md`` and PNG plots.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from litstyle import models, prompts
+from litstyle.eval import report
+from litstyle.eval.metrics import attribute, centroids, scaled_style
+from litstyle.rewards import completeness_score
+from litstyle.rundir import StageContext, StageError
+from litstyle.sft.stage import author_books, pick
+from litstyle.text import copy_rate, count_words, distinct_n, ends_properly
+from litstyle.training import stamped_dir
+
+log = logging.getLogger(__name__)
+
+CACHE = "stories.jsonl"
+
+
+def items(test, per_plot: int) -> list[dict[str, Any]]:
+    """(author, plot, k) items of the test split; story k uses the k-th row of its group (cycling)."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for row in test:
+        groups.setdefault((row["author"], row["plot"]), []).append(row)
+    out = []
+    for (author, plot), rows in groups.items():
+        for k in range(per_plot):
+            row = rows[k % len(rows)]
+            out.append({"author": author, "title": row["title"], "plot": plot, "k": k, "prompt": row["prompt"],
+                        "sample_text": row["sample_text"]})
+    return out
+
+
+def key(system: str, item: dict) -> str:
+    return f"{system}|{item['author']}|{item['plot']}|{item['k']}"
+
+
+class StoryCache:
+    """Scored stories by key, appended to a JSON-lines file as they are made."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.records: dict[str, dict] = {}
+        if path.is_file():
+            for line in path.read_text().splitlines():
+                try:
+                    record = json.loads(line)
+                    self.records[record["key"]] = record
+                except (ValueError, KeyError):
+                    continue  # a line cut by a kill
+        self.reused = len(self.records)
+
+    def add(self, records: list[dict]) -> None:
+        with open(self.path, "a") as handle:
+            for record in records:
+                self.records[record["key"]] = record
+                handle.write(json.dumps(record) + "\n")
+
+
+def model_path(ctx: StageContext, system) -> str:
+    if system.kind in ("sft", "grpo"):
+        folder = ctx.inputs[system.kind] / "model"
+        if not (folder / "config.json").is_file():
+            raise StageError(f"eval.systems {system.name!r}: no model in {folder}")
+        return str(folder)
+    return models.resolve(system.model or ctx.recipe.models.policy, ctx.recipe.models.cache_dir)
+
+
+def system_prompts(ctx: StageContext, system, todo: list[dict]) -> list[list[dict]]:
+    if system.kind != "few_shot":
+        return [item["prompt"] for item in todo]
+    pcfg, seed = ctx.recipe.prompts, ctx.recipe.run.seed
+    _, excerpts = author_books(ctx, system.shot_words, "eval.systems.shot_words")
+    return [prompts.story_prompt(item["author"], item["title"], item["plot"], pcfg.min_words, pcfg.max_words,
+                                 system=pcfg.system,
+                                 excerpts=[pick(excerpts[item["author"]], seed, "shot", item["plot"], item["k"], j)
+                                           for j in range(system.shots)])
+            for item in todo]
+
+
+def generate(ctx: StageContext, system, todo: list[dict]) -> tuple[list[str | None], dict | None]:
+    from litstyle.eval.generate import generate_local, generate_remote
+
+    cfg, seed = ctx.recipe.eval, ctx.recipe.run.seed
+    messages = system_prompts(ctx, system, todo)
+    if system.kind == "external":
+        return generate_remote(system.base_url, system.model, messages, max_new_tokens=cfg.max_new_tokens,
+                               temperature=cfg.temperature, top_p=cfg.top_p, seed=seed, timeout_s=system.timeout_s,
+                               retries=system.retries, desc=system.name)
+    texts = generate_local(model_path(ctx, system), messages, max_new_tokens=cfg.max_new_tokens,
+                           temperature=cfg.temperature, top_p=cfg.top_p, repetition_penalty=cfg.repetition_penalty,
+                           batch_size=cfg.batch_size, seed=seed, trust_remote_code=ctx.recipe.models.trust_remote_code,
+                           desc=system.name)
+    return list(texts), None
+
+
+class Scorer:
+    """Every per-story metric; the style judge, the author centroids and the content judge load once."""
+
+    def __init__(self, ctx: StageContext, content_judge) -> None:
+        from datasets import load_from_disk
+
+        from litstyle.style import judge_scorer
+
+        recipe, cfg = ctx.recipe, ctx.recipe.eval
+        self.recipe, self.cfg, self.content_judge = recipe, cfg, content_judge
+        calibration = json.loads((ctx.inputs["judge_benchmark"] / "calibration.json").read_text())
+        if cfg.judge_calibration not in calibration:
+            raise StageError(f"eval.judge_calibration: {cfg.judge_calibration!r} is not in the judge benchmark's "
+                             f"calibration ({', '.join(calibration)})")
+        self.calibration = calibration[cfg.judge_calibration]
+        self.style = judge_scorer(recipe, ctx.inputs["judge"])
+        chunks = load_from_disk(str(ctx.inputs["corpus"] / "chunks"))
+        chosen = [(a, t) for a, t, w in zip(chunks["author"], chunks["text"], chunks["target_words"])
+                  if w == cfg.attribution_words]
+        if not chosen:
+            raise StageError(f"eval.attribution_words: no corpus chunks of {cfg.attribution_words} words "
+                             f"(corpus.chunk_words {recipe.corpus.chunk_words})")
+        log.info("author centroids from %d chunks of %d words", len(chosen), cfg.attribution_words)
+        self.authors, self.centres = centroids(self.style.encode([t for _, t in chosen]), [a for a, _ in chosen])
+
+    def score(self, system: str, todo: list[dict], texts: list[str | None]) -> list[dict]:
+        ok = [i for i, t in enumerate(texts) if t is not None]
+        stories = [texts[i] for i in ok]
+        style = self.style.score(stories, [todo[i]["sample_text"] for i in ok]) if ok else []
+        guessed = attribute(self.style.encode(stories), self.authors, self.centres) if ok else []
+        content = (self.content_judge.score(stories, [todo[i]["plot"] for i in ok], [todo[i]["author"] for i in ok],
+                                            [todo[i]["title"] for i in ok])
+                   if ok and self.content_judge is not None else [None] * len(ok))
+        cal = self.calibration
+        pcfg = self.recipe.prompts
+        records = []
+        for item, text in zip(todo, texts):
+            record = {"key": key(system, item), "system": system, "author": item["author"], "plot": item["plot"],
+                      "k": item["k"], "text": text, "failed": text is None}
+            records.append(record)
+        for j, i in enumerate(ok):
+            text, item = texts[i], todo[i]
+            records[i].update({
+                "style": round(style[j], 6),
+                "style_scaled": round(scaled_style(style[j], cal["cross_median"], cal["same_median"]), 6),
+                "content": content[j],
+                "completeness": round(completeness_score(text, pcfg.min_words, pcfg.max_words), 6),
+                "words": count_words(text), "end": float(ends_properly(text)),
+                "copy_rate": round(copy_rate(text, [item["sample_text"], item["prompt"][-1]["content"]],
+                                              self.cfg.copy_ngram), 6),
+                "distinct_2": round(distinct_n(text, 2), 6),
+                "attributed_to": guessed[j], "attributed": float(guessed[j] == item["author"]),
+            })
+        return records
+
+
+def run_eval(ctx: StageContext) -> None:
+    from datasets import load_from_disk
+
+    recipe, cfg = ctx.recipe, ctx.recipe.eval
+    systems = [s for s in cfg.systems if s.enabled]
+    todo_items = items(load_from_disk(str(ctx.inputs["grpo_data"]))["test"], cfg.stories_per_plot)
+    cache = StoryCache(stamped_dir(ctx, keep=True) / CACHE)
+    if cache.reused:
+        log.info("eval: %d scored stories of an interrupted run re-used", cache.reused)
+    calls: dict[str, dict] = {}
+    with ExitStack() as stack:
+        judge = None
+        if cfg.content:
+            from litstyle.llm.judge import ContentJudge
+            from litstyle.serve import client_for
+
+            client = stack.enter_context(client_for(recipe, "judge"))
+            judge = ContentJudge.from_file(client, recipe.llm.judge_prompt)
+        scorer = Scorer(ctx, judge)
+        for system in systems:
+            todo = [item for item in todo_items if key(system.name, item) not in cache.records]
+            log.info("eval %s: %d stories to write (%d done before)", system.name, len(todo),
+                     len(todo_items) - len(todo))
+            if todo:
+                texts, stats = generate(ctx, system, todo)
+                if stats is not None:
+                    calls[system.name] = stats
+                cache.add(scorer.score(system.name, todo, texts))
+        if judge is not None:
+            calls["content_judge"] = judge.client.stats.summary()
+    records = [cache.records[key(s.name, item)] for s in systems for item in todo_items]
+    with open(ctx.out_dir / "stories.jsonl", "w") as handle:
+        for record in records:
+            handle.write(json.dumps(record) + "\n")
+    summary = report.summarize(records, [s.name for s in systems], cfg.bootstrap, recipe.run.seed)
+    (ctx.out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    report.write(ctx, summary, records)
+    ctx.counts.update({"stories": len(records), "failed": sum(r["failed"] for r in records),
+                       "reused": cache.reused, "systems": [s.name for s in systems], "items": len(todo_items)})
+    ctx.extra["calls"] = calls
+    ctx.extra["headline"] = {name: {m: round(v["mean"], 4) for m, v in summary["overall"][name].items()
+                                    if v["mean"] == v["mean"]} for name in summary["overall"]}
+    from litstyle.training import finish_checkpoints
+
+    finish_checkpoints(ctx)

@@ -1,0 +1,79 @@
+"""Evaluation statistics on hand-made numbers: scaled style, attribution, bootstrap CIs, paired differences."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from litstyle.eval.metrics import attribute, bootstrap_ci, centroids, paired_diff_ci, scaled_style
+from litstyle.eval.report import summarize
+from litstyle.eval.stage import items
+
+
+@pytest.mark.parametrize("cos, expected", [(0.2, 0.0), (0.6, 0.0), (0.65, 0.5), (0.7, 1.0), (0.95, 1.0)])
+def test_scaled_style_clips_at_both_ends(cos: float, expected: float) -> None:
+    assert scaled_style(cos, cross=0.6, same=0.7) == pytest.approx(expected)
+
+
+def test_scaled_style_paper_calibration_and_bad_calibration() -> None:
+    assert scaled_style(0.0597 + (0.8192 - 0.0597) / 4, 0.0597, 0.8192) == pytest.approx(0.25)
+    with pytest.raises(ValueError, match="same-author median 0.5 <= cross-author median 0.6"):
+        scaled_style(0.5, cross=0.6, same=0.5)
+
+
+def test_attribution_on_planted_embeddings() -> None:
+    rng = np.random.default_rng(0)
+    axes = np.eye(3)
+    labels = ["Austen"] * 5 + ["Dickens"] * 5 + ["Twain"] * 5
+    chunks = np.concatenate([axes[i] + 0.1 * rng.normal(size=(5, 3)) for i in range(3)])
+    names, centres = centroids(chunks / np.linalg.norm(chunks, axis=1, keepdims=True), labels)
+    assert names == ["Austen", "Dickens", "Twain"]
+    stories = np.array([[0.1, 0.9, 0.1], [0.8, 0.3, 0.0], [0.0, 0.2, 0.95]])
+    stories /= np.linalg.norm(stories, axis=1, keepdims=True)
+    assert attribute(stories, names, centres) == ["Dickens", "Austen", "Twain"]
+
+
+def test_bootstrap_ci_contains_the_mean_and_narrows_with_n() -> None:
+    rng = np.random.default_rng(1)
+    small, large = rng.normal(0.5, 0.2, 20), rng.normal(0.5, 0.2, 2000)
+    m1, lo1, hi1 = bootstrap_ci(small, seed=3)
+    m2, lo2, hi2 = bootstrap_ci(large, seed=3)
+    assert lo1 <= m1 <= hi1 and lo2 <= m2 <= hi2
+    assert (hi2 - lo2) < (hi1 - lo1) / 4
+    assert bootstrap_ci([0.3]) == (0.3, 0.3, 0.3)
+    assert bootstrap_ci(small, seed=3) == bootstrap_ci(small, seed=3)
+
+
+def test_paired_difference_of_identical_systems_is_zero() -> None:
+    values = list(np.linspace(0, 1, 30))
+    assert paired_diff_ci(values, values) == (0.0, 0.0, 0.0)
+    shifted = [v + 0.1 for v in values]
+    diff, low, high = paired_diff_ci(shifted, values)
+    assert diff == pytest.approx(0.1) and low == pytest.approx(0.1) and high == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="paired samples differ in length"):
+        paired_diff_ci([1.0], [1.0, 2.0])
+
+
+def _record(system: str, author: str, plot: str, style: float | None, failed: bool = False) -> dict:
+    metrics = {} if failed else {"style_scaled": style, "style": style, "attributed": 1.0, "content": None,
+                                 "completeness": 0.5, "end": 1.0, "words": 100, "copy_rate": 0.0, "distinct_2": 0.9}
+    return {"system": system, "author": author, "plot": plot, "k": 0, "failed": failed, **metrics}
+
+
+def test_summary_counts_failures_skips_missing_and_pairs_by_item() -> None:
+    records = [_record("sft", "A", "p1", 0.2), _record("sft", "A", "p2", 0.4), _record("grpo", "A", "p1", 0.5),
+               _record("grpo", "A", "p2", None, failed=True)]
+    summary = summarize(records, ["sft", "grpo"], n_boot=200, seed=0)
+    assert summary["failures"] == {"sft": 0, "grpo": 1}
+    assert summary["overall"]["sft"]["style_scaled"]["mean"] == pytest.approx(0.3)
+    assert summary["overall"]["grpo"]["style_scaled"]["n"] == 1
+    assert summary["overall"]["sft"]["content"]["n"] == 0  # content not scored: no number, not 0
+    (pair,) = [p for p in summary["paired"] if p["metric"] == "style_scaled"]
+    assert (pair["a"], pair["b"], pair["n"]) == ("grpo", "sft", 1) and pair["diff"] == pytest.approx(0.3)
+
+
+def test_items_cycle_rows_of_a_plot() -> None:
+    rows = [{"author": "A", "title": "T", "plot": "p", "prompt": [{"role": "user", "content": "x"}],
+             "sample_text": f"s{i}"} for i in range(2)]
+    got = items(rows, per_plot=3)
+    assert [(i["k"], i["sample_text"]) for i in got] == [(0, "s0"), (1, "s1"), (2, "s0")]
