@@ -63,7 +63,7 @@ class Stage:
     sections: tuple[str, ...]
     inputs: tuple[str, ...] | Callable[[Recipe], tuple[str, ...]] = ()
     description: str = ""
-    script: str = ""  # the stage's own script (repo-relative), for launchers such as `accelerate launch`
+    script: str = ""  # the stage's own script (repo-relative): launchers (`accelerate launch`), docker.def apps
     trainer: str | None = None  # its trainer section (accelerate_config is read from there)
 
     def input_names(self, recipe: Recipe) -> tuple[str, ...]:

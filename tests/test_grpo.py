@@ -120,7 +120,7 @@ def test_judge_server_killed_mid_run(grpo_run: Path, tmp_path: Path) -> None:
     run_dir = fresh(grpo_run, tmp_path)
     recipe = load_recipe(DEMO, [f"run.run_dir={run_dir}", *SMALL, "grpo.max_steps=3", "grpo.save_steps=1",
                                 "grpo.reward_funcs=[content, completeness]", "grpo.reward_weights=[1.0, 1.0]",
-                                "llm.judge.timeout_s=5", "llm.judge.retries=1"])
+                                "llm.judge.timeout_s=60", "llm.judge.retries=1"])
     killed = threading.Event()
 
     def kill_after_first_step() -> None:

