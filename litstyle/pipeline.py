@@ -3,6 +3,7 @@
 Each stage is skipped when its manifest is up to date; ``--force`` reruns the selected stages,
 ``--only a,b`` / ``--from STAGE`` select stages.  A trainer stage whose section sets
 ``accelerate_config`` runs as ``accelerate launch --config_file FILE <its script>`` (multi-GPU).
+With ``llm.share_servers`` each LLM server starts once and stays up until the pipeline ends.
 Ends with a table of per-stage wall times.  ``--check`` validates the whole recipe without
 loading a model.
 """
@@ -12,9 +13,10 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 
-from litstyle import cli, stages
+from litstyle import cli, serve, stages
 from litstyle.config import ConfigError, Recipe
 from litstyle.rundir import Stage, StageError, StageResult, read_manifest, run_stage, stage_path, stale_reason
 
@@ -58,11 +60,17 @@ def launch(recipe: Recipe, stage: Stage, *, force: bool) -> StageResult:
 
 def run_pipeline(recipe: Recipe, *, force: bool = False, only: str | None = None,
                  start: str | None = None) -> list[StageResult]:
-    """Run the selected stages (all by default) in order; ``force`` reruns them."""
+    """Run the selected stages (all by default) in order; ``force`` reruns them.  With
+    ``llm.share_servers`` the LLM servers a stage needs are started before it and kept up (shared
+    by the roles that serve the same model) until the last stage is done."""
     results = []
-    for stage in select(only, start):
-        launcher = stage.trainer and getattr(recipe, stage.trainer).accelerate_config
-        results.append(launch(recipe, stage, force=force) if launcher else run_stage(recipe, stage, force=force))
+    with ExitStack() as servers:
+        for stage in select(only, start):
+            if recipe.llm.share_servers and (force or stale_reason(recipe, stage) is not None):
+                for role in stage.server_roles(recipe):
+                    servers.enter_context(serve.running(recipe, role))
+            launcher = stage.trainer and getattr(recipe, stage.trainer).accelerate_config
+            results.append(launch(recipe, stage, force=force) if launcher else run_stage(recipe, stage, force=force))
     log.info("pipeline done; run dir %s\n%s", recipe.run_dir, summary(results))
     return results
 

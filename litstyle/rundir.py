@@ -65,9 +65,13 @@ class Stage:
     description: str = ""
     script: str = ""  # the stage's own script (repo-relative): launchers (`accelerate launch`), docker.def apps
     trainer: str | None = None  # its trainer section (accelerate_config is read from there)
+    servers: Callable[[Recipe], tuple[str, ...]] | None = None  # the LLM server roles it talks to
 
     def input_names(self, recipe: Recipe) -> tuple[str, ...]:
         return self.inputs(recipe) if callable(self.inputs) else self.inputs
+
+    def server_roles(self, recipe: Recipe) -> tuple[str, ...]:
+        return self.servers(recipe) if self.servers else ()
 
 
 @dataclass

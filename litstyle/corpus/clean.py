@@ -134,10 +134,29 @@ def body_start(paras: list[str]) -> int:
     return 0
 
 
+def wrapped_paragraphs(raw: str | bytes) -> list[str]:
+    """The paragraphs between the Gutenberg markers, normalised (wrapper-only cleaning)."""
+    text = decode(raw) if isinstance(raw, bytes) else raw
+    return paragraphs(normalise(strip_wrapper(text.lstrip("\ufeff"))))
+
+
 def clean_text(raw: str | bytes) -> str:
     """Full cleaning of one Gutenberg file. Returns paragraphs joined by blank lines."""
-    text = decode(raw) if isinstance(raw, bytes) else raw
-    paras = paragraphs(normalise(strip_wrapper(text.lstrip("\ufeff"))))
+    return "\n\n".join(_clean(wrapped_paragraphs(raw)))
+
+
+def clean_book(raw: str | bytes, min_share: float = 0.5) -> tuple[str, bool]:
+    """Full cleaning, or wrapper-only cleaning (and True) when the full cleaning keeps less than
+    ``min_share`` of the words: front-matter detection gone wrong on an unusual edition (e.g. one
+    without a Gutenberg header and with verse or notes between its stories) must not lose the book."""
+    paras = wrapped_paragraphs(raw)
+    kept = _clean(paras)
+    if sum(map(_words, kept)) < min_share * sum(map(_words, paras)):
+        return "\n\n".join(paras), True
+    return "\n\n".join(kept), False
+
+
+def _clean(paras: list[str]) -> list[str]:
     paras = paras[body_start(paras):]
     tail = len(paras) - max(3, len(paras) // 20)  # "THE END" near the end: drop it and any back matter
     ends = [i for i, p in enumerate(paras) if i >= tail and _END_MARK.match(p)]
@@ -156,4 +175,4 @@ def clean_text(raw: str | bytes) -> str:
             continue
         after_heading = 0
         kept.append(p)
-    return "\n\n".join(kept)
+    return kept

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from litstyle.config import ConfigError
 from litstyle.corpus import catalog as cat
 from litstyle.corpus.chunk import pack, sentence_units
-from litstyle.corpus.clean import clean_text, decode
+from litstyle.corpus.clean import clean_book, decode
 from litstyle.corpus.download import DownloadPolicy, fetch_books, fetch_text
 from litstyle.models import default_cache_dir
 from litstyle.rundir import StageContext, StageError
@@ -48,13 +48,18 @@ def build_corpus(ctx: StageContext) -> None:
     paths, failed = fetch_books([b.id for b in books], cfg.mirror, cache, policy)
     book_rows, chunk_rows, sha256 = [], [], {}
     dropped_words = {t: 0 for t in cfg.chunk_words}
+    wrapper_only: list[int] = []
     for book in tqdm(books, desc="clean+chunk", unit="book"):
         if book.id not in paths:
             continue
         raw = paths[book.id].read_bytes()
         sha256[book.id] = hashlib.sha256(raw).hexdigest()
-        text = clean_text(raw)
+        text, fell_back = clean_book(raw)
         n_words = len(text.split())
+        if fell_back:
+            wrapper_only.append(book.id)
+            log.warning("book %d (%s): full cleaning kept less than half of its words; kept the text between "
+                        "the Gutenberg markers instead (%d words)", book.id, book.title, n_words)
         if n_words < MIN_WORDS:
             failed[book.id] = f"only {n_words} words after cleaning (< {MIN_WORDS})"
             continue
@@ -85,9 +90,11 @@ def build_corpus(ctx: StageContext) -> None:
         "words": sum(r["n_words"] for r in book_rows),
         "chunks": {str(t): sum(1 for c in chunk_rows if c["target_words"] == t) for t in cfg.chunk_words},
         "tail_words_dropped": {str(t): n for t, n in dropped_words.items()},
+        "books_wrapper_only_cleaning": len(wrapper_only),
     })
     ctx.extra.update({"sha256": {str(k): v for k, v in sha256.items()},
                       "failed": {str(k): v for k, v in sorted(failed.items())},
+                      "wrapper_only_cleaning": wrapper_only,
                       "sources": {"catalog": cfg.catalog, "mirror": cfg.mirror}})
 
 

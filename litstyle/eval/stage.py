@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -102,14 +103,22 @@ def generate(ctx: StageContext, system, todo: list[dict]) -> tuple[list[str | No
 
     cfg, seed = ctx.recipe.eval, ctx.recipe.run.seed
     messages = system_prompts(ctx, system, todo)
-    if system.kind == "external":
-        return generate_remote(system.base_url, system.model, messages, max_new_tokens=cfg.max_new_tokens,
-                               temperature=cfg.temperature, top_p=cfg.top_p, seed=seed, timeout_s=system.timeout_s,
-                               retries=system.retries, desc=system.name)
-    texts = generate_local(model_path(ctx, system), messages, max_new_tokens=cfg.max_new_tokens,
-                           temperature=cfg.temperature, top_p=cfg.top_p, repetition_penalty=cfg.repetition_penalty,
-                           batch_size=cfg.batch_size, seed=seed, trust_remote_code=ctx.recipe.models.trust_remote_code,
-                           desc=system.name)
+    sampling = {"max_new_tokens": cfg.max_new_tokens, "temperature": cfg.temperature, "top_p": cfg.top_p,
+                "seed": seed, "desc": system.name}
+    if system.kind == "external":  # no repetition_penalty: not an OpenAI API parameter
+        return generate_remote(system.base_url, system.model, messages, timeout_s=system.timeout_s,
+                               retries=system.retries, **sampling)
+    if cfg.engine == "vllm":
+        from litstyle import serve
+
+        server = ctx.recipe.llm.generator
+        with serve.running(ctx.recipe, "generator", model_path(ctx, system)) as info:
+            return generate_remote(info.base_url, info.served_name, messages, timeout_s=server.timeout_s,
+                                   retries=server.retries, concurrency=server.concurrency,
+                                   repetition_penalty=cfg.repetition_penalty, **sampling)
+    texts = generate_local(model_path(ctx, system), messages, repetition_penalty=cfg.repetition_penalty,
+                           batch_size=cfg.batch_size, trust_remote_code=ctx.recipe.models.trust_remote_code,
+                           **sampling)
     return list(texts), None
 
 
@@ -130,12 +139,19 @@ class Scorer:
         self.calibration = calibration[cfg.judge_calibration]
         self.style = judge_scorer(recipe, ctx.inputs["judge"])
         chunks = load_from_disk(str(ctx.inputs["corpus"] / "chunks"))
-        chosen = [(a, t) for a, t, w in zip(chunks["author"], chunks["text"], chunks["target_words"])
-                  if w == cfg.attribution_words]
+        by_author: dict[str, list[str]] = {}
+        for author, text, words in zip(chunks["author"], chunks["text"], chunks["target_words"]):
+            if words == cfg.attribution_words:
+                by_author.setdefault(author, []).append(text)
+        rng = random.Random(recipe.run.seed)
+        chosen = [(author, text) for author, texts in sorted(by_author.items())
+                  for text in (rng.sample(texts, cfg.attribution_chunks) if len(texts) > cfg.attribution_chunks
+                               else texts)]
         if not chosen:
             raise StageError(f"eval.attribution_words: no corpus chunks of {cfg.attribution_words} words "
                              f"(corpus.chunk_words {recipe.corpus.chunk_words})")
-        log.info("author centroids from %d chunks of %d words", len(chosen), cfg.attribution_words)
+        log.info("author centroids of %d authors from %d chunks of %d words", len(by_author), len(chosen),
+                 cfg.attribution_words)
         self.authors, self.centres = centroids(self.style.encode([t for _, t in chosen]), [a for a, _ in chosen])
 
     def score(self, system: str, todo: list[dict], texts: list[str | None]) -> list[dict]:

@@ -43,7 +43,7 @@ def _rewrite(ctx: StageContext, pools: dict[str, list[tuple[Chunk, float]]]) -> 
     log.info("rewriting %d chunks (%d masked sentences) through the rewriter LLM", len(jobs), len(requests))
     with client_for(ctx.recipe, "rewriter") as client:
         answers = client.chat_many(requests, max_tokens=cfg.rewrite_max_tokens,
-                                   temperature=cfg.rewrite_temperature, seed=ctx.recipe.run.seed)
+                                   temperature=cfg.rewrite_temperature, seed=ctx.recipe.run.seed, progress="rewrite")
         ctx.extra["rewriter_calls"] = client.stats.summary()
     rewrites: dict[str, list[Rewrite]] = defaultdict(list)
     failed = 0
