@@ -99,7 +99,7 @@ def _pairs_recipe(run_dir: Path, url: str, *extra: str):
     from conftest import DEMO
 
     return load_recipe(DEMO, [f"run.run_dir={run_dir}", "corpus.chunk_words=[128]", "judge_benchmark.chunk_words=[128]", f"llm.rewriter.base_url={url}",
-                              "llm.rewriter.retries=0", *extra])
+                              "llm.rewriter.retries=0", "judge_pairs.graded_fraction=0.2", *extra])
 
 
 def test_pairs_stage_end_to_end(corpus_run: Path) -> None:

@@ -84,6 +84,8 @@ def plots(out: Path, summary: dict, records: list[dict]) -> list[str]:
         label, unit = METRICS[metric]
         ax.set_title(label)
         ax.set_ylabel(unit)
+        if unit in ("0-1", "share"):
+            ax.set_ylim(-0.05, 1.05)  # the whole scale, so that an all-zero metric reads as zero
         ax.grid(alpha=0.3)
     fig.suptitle("Per-story metrics by system (box: quartiles, triangle: mean)")
     fig.tight_layout()
