@@ -81,7 +81,8 @@ def parse_catalog(text: str) -> tuple[list[CatalogRow], int]:
     return rows, skipped
 
 
-def _pick(rng: random.Random, items: list, k: int) -> list:
+def pick_upto(rng: random.Random, items: list, k: int) -> list:
+    """At most ``k`` of ``items``, drawn with ``rng``, in their original order."""
     return items if len(items) <= k else sorted(rng.sample(items, k), key=items.index)
 
 
@@ -119,14 +120,14 @@ def select_books(rows: Iterable[CatalogRow], *, targets: list[int], authors: lis
     ordered = sorted(by_id.values(), key=lambda r: r.id)
     for author in dict.fromkeys(target_authors):
         candidates = [r for r in ordered if r.author == author and usable(r)]
-        for row in _pick(rng, candidates, same_author_books):
+        for row in pick_upto(rng, candidates, same_author_books):
             chosen[row.id] = Book(row.id, row.author, row.title, "same_author")
     for subject in contrast_subjects:
         in_subject = [r for r in ordered if subject in r.subjects and r.author and r.author not in authors and usable(r)]
         subject_authors = sorted({r.author for r in in_subject})
-        for author in _pick(rng, subject_authors, contrast_authors_per_subject):
+        for author in pick_upto(rng, subject_authors, contrast_authors_per_subject):
             books = [r for r in in_subject if r.author == author and r.id not in chosen]
-            for row in _pick(rng, books, contrast_books_per_author):
+            for row in pick_upto(rng, books, contrast_books_per_author):
                 chosen[row.id] = Book(row.id, row.author, row.title, "contrast")
     for book_id in include:
         if book_id in chosen or book_id in excluded:

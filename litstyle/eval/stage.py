@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from litstyle import models, prompts
+from litstyle.corpus.catalog import pick_upto
 from litstyle.eval import report
 from litstyle.eval.metrics import attribute, centroids, scaled_style
 from litstyle.rewards import completeness_score
@@ -145,8 +146,7 @@ class Scorer:
                 by_author.setdefault(author, []).append(text)
         rng = random.Random(recipe.run.seed)
         chosen = [(author, text) for author, texts in sorted(by_author.items())
-                  for text in (rng.sample(texts, cfg.attribution_chunks) if len(texts) > cfg.attribution_chunks
-                               else texts)]
+                  for text in pick_upto(rng, texts, cfg.attribution_chunks)]
         if not chosen:
             raise StageError(f"eval.attribution_words: no corpus chunks of {cfg.attribution_words} words "
                              f"(corpus.chunk_words {recipe.corpus.chunk_words})")
