@@ -273,6 +273,9 @@ class JudgePairsConfig(Section):
     """Stage ``judge_pairs``: authorship pairs from corpus chunks (extremes + graded rewrites)."""
 
     chunk_words: int = Field(500, gt=0)  # which corpus chunks to pair (must be in corpus.chunk_words)
+    # author_disjoint: train/validation/test authors never overlap (the paper); book_disjoint: the same,
+    # plus a test_books split holding one book of every training author with 2+ books
+    split: Literal["author_disjoint", "book_disjoint"] = "author_disjoint"
     split_ratios: list[float] = Field(default_factory=lambda: [0.76, 0.12, 0.12], min_length=3, max_length=3)
     train_pairs: int = Field(2000, ge=2)
     eval_pairs: int = Field(200, ge=2)  # for validation and for test each
@@ -298,11 +301,14 @@ class JudgePairsConfig(Section):
 
 
 class JudgeBenchmarkConfig(Section):
-    """Stage ``judge_benchmark``: author separation on held-out authors, per chunk size."""
+    """Stage ``judge_benchmark``: author separation on unseen authors (and unseen books), per chunk size."""
 
     chunk_words: list[int] = Field(default_factory=lambda: [128, 500], min_length=1)  # in corpus.chunk_words
     pairs_per_class: int = Field(1000, ge=10)
     function_words: int = Field(300, ge=10)  # Burrows baseline vocabulary
+    char_ngrams: int = Field(2000, ge=10)  # character 2-4-gram baseline vocabulary
+    reference_chunks: int = Field(2000, ge=10)  # training-book chunks the baselines are fitted on (a seeded sample)
+    bootstrap: int = Field(1000, ge=100)  # resamples of the AUC's 95 % interval
     window_words: int | None = Field(200, gt=0)  # encode long texts in windows (None: truncate)
 
 
@@ -455,6 +461,12 @@ class JudgeTrainConfig(TrainerSection):
     text_prefix: str = ""
     early_stopping_patience: int = Field(3, ge=1)
     early_stopping_threshold: float = Field(0.003, ge=0.0)
+    # cosine: CosineSimilarityLoss on the scored pairs (the paper); the others are sentence-transformers'
+    # triplet losses on author labels of the training chunks (many negatives per batch)
+    loss: Literal["cosine", "batch_hard_soft_margin", "batch_hard", "batch_all"] = "cosine"
+    with_pairs: bool = False  # a label loss also trains CosineSimilarityLoss on the scored (graded) pairs
+    text_view: Literal["raw", "topic_masked"] = "raw"  # what the judge reads (litstyle.judge.views)
+    view_keep_words: int = Field(300, gt=0)  # topic_masked: the most frequent shared words kept
 
     # the stage names its validation evaluator "validation"; early stopping watches this metric
     METRIC: ClassVar[str] = "eval_validation_spearman_cosine"
@@ -463,6 +475,8 @@ class JudgeTrainConfig(TrainerSection):
         defaults: dict[str, Any] = {"eval_strategy": "steps", "save_strategy": "steps", "load_best_model_at_end": True,
                                     "metric_for_best_model": self.METRIC, "greater_is_better": True,
                                     "save_total_limit": 2}
+        if self.loss != "cosine":  # batches hold several chunks of each author they draw
+            defaults["batch_sampler"] = "group_by_label"
         if self.text_prefix:
             defaults["prompts"] = self.text_prefix
         return defaults

@@ -3,7 +3,8 @@
 References (an author's sample text, the same for many completions) are encoded once and cached;
 completions are encoded once each, in batches (sentence-transformers orders a batch by length).
 Long texts can be encoded in windows of ``window_words`` words whose embeddings are averaged, so that
-an encoder that reads ~256 word pieces (MiniLM) still sees the whole text.
+an encoder that reads ~256 word pieces (MiniLM) still sees the whole text.  Every text goes through
+the judge's text view (``litstyle.judge.views``) first: the one saved with the judge model.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import logging
 from typing import Sequence
 
 import numpy as np
+
+from litstyle.judge.views import TextView
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +30,7 @@ def windows(text: str, size: int | None) -> list[str]:
 class StyleScorer:
     def __init__(self, model: str, *, device: str = "cpu", batch_size: int = 16, prefix: str = "",
                  window_words: int | None = None, max_seq_length: int | None = None,
-                 trust_remote_code: bool = False, encoder=None) -> None:
+                 trust_remote_code: bool = False, encoder=None, view: TextView | None = None) -> None:
         if encoder is None:
             from sentence_transformers import SentenceTransformer
 
@@ -38,6 +41,7 @@ class StyleScorer:
         self.batch_size = batch_size
         self.prefix = prefix
         self.window_words = window_words
+        self.view = view or TextView()
         self._cache: dict[str, np.ndarray] = {}
         self.encoded_texts = 0  # texts sent to the encoder (for tests and benchmarks)
 
@@ -47,7 +51,7 @@ class StyleScorer:
             return np.zeros((0, self.encoder.get_sentence_embedding_dimension()), dtype=np.float32)
         pieces, owner = [], []
         for i, text in enumerate(texts):
-            for piece in windows(text, self.window_words):
+            for piece in windows(self.view.apply(text), self.window_words):
                 pieces.append(self.prefix + piece)
                 owner.append(i)
         emb = self.encoder.encode(pieces, batch_size=self.batch_size, convert_to_numpy=True,
@@ -79,10 +83,12 @@ class StyleScorer:
 
 def judge_scorer(recipe, judge_dir) -> StyleScorer:
     """The fine-tuned style judge of a run (``<run_dir>/judge/model``), encoding as the benchmark does
-    (the judge's prefix and max length, ``judge_benchmark.window_words`` windows)."""
+    (the judge's prefix and max length, ``judge_benchmark.window_words`` windows) through the text
+    view saved with the model."""
     from pathlib import Path
 
-    return StyleScorer(str(Path(judge_dir) / "model"), prefix=recipe.judge.text_prefix,
+    folder = Path(judge_dir) / "model"
+    return StyleScorer(str(folder), prefix=recipe.judge.text_prefix, view=TextView.load(folder),
                        window_words=recipe.judge_benchmark.window_words,
                        max_seq_length=recipe.judge.max_seq_length,
                        trust_remote_code=recipe.models.trust_remote_code)

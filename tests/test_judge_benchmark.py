@@ -12,7 +12,7 @@ import pytest
 
 from conftest import DEMO
 from litstyle.config import load_recipe
-from litstyle.judge.benchmark import FunctionWords, auc_eer
+from litstyle.judge.benchmark import CharNgrams, FunctionWords, auc_eer, bootstrap_auc, per_author_auc
 from litstyle.rundir import run_stage
 
 # Extremes only (no LLM), 960 training pairs, 60 steps: ~3 min on 2 CPU cores.
@@ -32,6 +32,28 @@ def test_auc_eer_and_function_words() -> None:
     assert emb.shape == (2, 4) and np.allclose(np.linalg.norm(emb, axis=1), 1.0)
 
 
+def test_char_ngrams_and_auc_statistics() -> None:
+    ng = CharNgrams(["the cat sat", "the hat", "that cat"], n=5)
+    assert ng.vocab[0] in ("th", "at") and len(ng.vocab) == 5
+    emb = ng.embed(["the cat", "a hat that"])
+    assert emb.shape == (2, 5) and np.allclose(np.linalg.norm(emb, axis=1), 1.0)
+    rng = np.random.default_rng(0)
+    widths = []
+    for n in (50, 800):
+        same, cross = rng.normal(0.6, 0.1, n), rng.normal(0.5, 0.1, n)
+        auc, _ = auc_eer(same, cross)
+        low, high = bootstrap_auc(same, cross, 400, seed=1)
+        assert low < auc < high and 0.6 < auc < 0.9
+        widths.append(high - low)
+    assert widths[1] < widths[0] / 2  # ~1/sqrt(n): 16x the pairs, a quarter of the width
+    # per author: A's same-author pairs score high, B's low; cross pairs are opened by both
+    same_pairs = [(("A", "a1"), ("A", "a2"))] * 3 + [(("B", "b1"), ("B", "b2"))] * 3
+    cross_pairs = [(("A", "a1"), ("B", "b1"))] * 3 + [(("B", "b1"), ("A", "a1"))] * 3
+    per = per_author_auc(same_pairs, cross_pairs, np.array([0.9, 0.8, 0.7, 0.1, 0.2, 0.3]),
+                         np.array([0.5, 0.5, 0.5, 0.5, 0.5, 0.5]))
+    assert per == {"A": 1.0, "B": 0.0}
+
+
 @pytest.mark.slow
 def test_fine_tuned_judge_beats_base_on_held_out_authors(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     from litstyle.stages import get_stage
@@ -43,9 +65,12 @@ def test_fine_tuned_judge_beats_base_on_held_out_authors(tmp_path: Path, caplog:
     report = json.loads((result.path / "results.json").read_text())
     auc = {row["method"]: row["auc"] for row in report["rows"]}
     print(f"\nheld-out AUC at 128 words: {auc}")
-    assert set(auc) == {"function words", "base", "fine-tuned"}
+    assert {row["set"] for row in report["rows"]} == {"unseen authors"} and report["split"] == "author_disjoint"
+    assert set(auc) == {"function words", "char n-grams", "base", "fine-tuned"}
+    for row in report["rows"]:
+        assert row["auc_low"] < row["auc"] < row["auc_high"] and row["per_author"]
     assert auc["fine-tuned"] > auc["base"] > 0.5 and auc["function words"] > 0.5
-    assert "fine-tuned      128 words: AUC" in caplog.text
+    assert "unseen authors fine-tuned      128 words: AUC" in caplog.text
     trained = set(json.loads((tmp_path / "judge_pairs" / "manifest.json").read_text())
                   ["counts"]["splits"]["train"]["authors"])
     assert not trained & set(report["held_out_authors"])
@@ -53,6 +78,6 @@ def test_fine_tuned_judge_beats_base_on_held_out_authors(tmp_path: Path, caplog:
     for judge in ("base", "fine-tuned"):
         assert calibration[judge]["cross_median"] < calibration[judge]["same_median"]
     text = (result.path / "report.md").read_text()
-    assert "| fine-tuned | 128 |" in text and "EER" in text
+    assert "| unseen authors | fine-tuned | 128 |" in text and "EER" in text and "Per-author AUC" in text
     for png in ("boxplots.png", "roc.png"):
         assert (result.path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

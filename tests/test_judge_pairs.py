@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from conftest import DEMO
 from fault_llm_server import FaultServer
 from litstyle.config import load_recipe
-from litstyle.judge.pairs import (Chunk, Rewrite, fill_gaps, gap_prompts, graded_pairs, graded_score, integrity,
-                                  mask_longest, split_authors)
+from litstyle.judge.pairs import (BOOK_SPLIT, Chunk, PairSampler, Rewrite, fill_gaps, gap_prompts, graded_pairs,
+                                  graded_score, integrity, mask_longest, split_authors, split_books)
 from litstyle.rundir import file_sha256, run_stage
 
 
@@ -69,6 +70,66 @@ def test_author_disjoint_splits_spread_multi_book_authors() -> None:
     assert 0.6 < share < 0.9
 
 
+def _library(n_authors: int = 14, multi: int = 9) -> dict[str, list[Chunk]]:
+    """``n_authors`` synthetic authors, the first ``multi`` with two books."""
+    chunks = {}
+    for a in range(n_authors):
+        books = [a * 10, a * 10 + 1] if a < multi else [a * 10]
+        chunks[f"author{a}"] = [Chunk(f"{b}:{i}", f"author{a}", b, "x") for b in books for i in range(10 + a)]
+    return chunks
+
+
+def test_author_disjoint_books_never_share_an_author() -> None:
+    chunks = _library()
+    books = split_books(chunks, [0.76, 0.12, 0.12], 5, "author_disjoint", targets=["author0"])
+    assert BOOK_SPLIT not in books.values()
+    for author, cs in chunks.items():
+        assert len({books[c.book_id] for c in cs}) == 1, author  # an author's books all in one split
+    with pytest.raises(ValueError, match="unknown split mode 'by_title': one of author_disjoint, book_disjoint"):
+        split_books(chunks, [0.76, 0.12, 0.12], 5, "by_title")
+
+
+def test_book_disjoint_holds_out_one_book_of_every_multi_book_training_author() -> None:
+    chunks = _library()
+    targets = ["author0", "author1", "author2", "author3"]  # all four pinned to training
+    books = split_books(chunks, [0.76, 0.12, 0.12], 5, "book_disjoint", targets=targets)
+    assert books == split_books(chunks, [0.76, 0.12, 0.12], 5, "book_disjoint", targets=targets)
+    assert set(books) == {c.book_id for cs in chunks.values() for c in cs}  # every book in exactly one split
+    training = {a for a, cs in chunks.items() if any(books[c.book_id] == "train" for c in cs)}
+    assert set(targets) <= training
+    for author, cs in chunks.items():
+        splits = sorted(books[b] for b in {c.book_id for c in cs})
+        if author in training and len(splits) == 2:
+            assert splits == [BOOK_SPLIT, "train"], author  # one book learned, the other unseen
+        else:
+            assert len(set(splits)) == 1 and (author in training) == (splits[0] == "train"), author
+    for split in ("validation", "test"):  # held-out authors keep both books for same-author pairs
+        held = [a for a, cs in chunks.items() if books[cs[0].book_id] == split]
+        assert held and any(len({c.book_id for c in chunks[a]}) == 2 for a in held), split
+
+
+def test_pair_sampler_anchors_and_same_book_pairs() -> None:
+    items = [("A", 1, f"a1-{i}") for i in range(5)] + [("A", 2, f"a2-{i}") for i in range(5)] + \
+            [("B", 3, f"b3-{i}") for i in range(5)] + [("C", 4, f"c4-{i}") for i in range(5)]
+    rng = random.Random(1)
+    anchored = PairSampler(items, lambda c: c[0], lambda c: c[1], anchor=lambda c: c[1] == 2)
+    assert anchored.multi == ["A"]
+    for _ in range(50):
+        first, second = anchored.same(rng)
+        assert first[1] == 2 and second[1] == 1  # the unseen book first, the author's other book second
+        first, second = anchored.cross(rng)
+        assert first[1] == 2 and second[0] != "A"
+    plain = PairSampler(items, lambda c: c[0], lambda c: c[1])
+    assert plain.multi == ["A"]  # B and C have one book: no same-author pairs without same_book
+    same_book = PairSampler(items, lambda c: c[0], lambda c: c[1], same_book=True)
+    assert same_book.multi == ["A", "B", "C"]
+    for _ in range(50):
+        first, second = same_book.same(rng)
+        assert first[0] == second[0] and first is not second
+        if first[0] == "A":
+            assert first[1] != second[1]  # an author with two books still pairs across books
+
+
 def test_graded_pairs_fill_bins_evenly() -> None:
     rewrites = [Rewrite(Chunk(f"{a}{b}:{i}", a, b, f"t{a}{b}{i}"), r, f"text {a}{b}{i}")
                 for a, books in (("A", (1, 2)), ("B", (3, 4)), ("C", (5,)))
@@ -87,7 +148,6 @@ def test_graded_pairs_fill_bins_evenly() -> None:
 @pytest.fixture(scope="module")
 def corpus_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo corpus (local shared mirror), built once for this module."""
-    from conftest import DEMO
     from litstyle.stages import get_stage
 
     run_dir = tmp_path_factory.mktemp("pairs_run")
@@ -96,8 +156,6 @@ def corpus_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _pairs_recipe(run_dir: Path, url: str, *extra: str):
-    from conftest import DEMO
-
     return load_recipe(DEMO, [f"run.run_dir={run_dir}", "corpus.chunk_words=[128]", "judge_benchmark.chunk_words=[128]", f"llm.rewriter.base_url={url}",
                               "llm.rewriter.retries=0", "judge_pairs.graded_fraction=0.2", *extra])
 
@@ -151,8 +209,36 @@ def test_rebuild_is_byte_identical(corpus_run: Path, tmp_path: Path) -> None:
                [file_sha256(builds[1] / split / n) for n in names]
 
 
+def test_book_disjoint_stage(corpus_run: Path, tmp_path: Path) -> None:
+    from datasets import load_from_disk
+
+    from litstyle.stages import get_stage
+
+    (tmp_path / "corpus").symlink_to(corpus_run / "corpus")
+    recipe = load_recipe(DEMO, [f"run.run_dir={tmp_path}", "corpus.chunk_words=[128]",
+                                       "judge_benchmark.chunk_words=[128]", "judge_pairs.graded_fraction=0",
+                                       "judge_pairs.split=book_disjoint", 'run.authors=["Twain, Mark", "Dickens, Charles"]'])
+    result = run_stage(recipe, get_stage("judge_pairs"))
+    split = json.loads((result.path / "split.json").read_text())
+    books = {int(b): s for b, s in split["books"].items()}
+    assert split["mode"] == "book_disjoint"
+    assert {"Twain, Mark", "Dickens, Charles"} <= set(split["authors"]["train"]) & set(split["authors"][BOOK_SPLIT])
+    data = load_from_disk(str(result.path))
+    assert sorted(data) == sorted(["train", "validation", "test", BOOK_SPLIT])
+    for row in data["train"]:  # training never reads a held-out book
+        assert books[row["book1"]] == books[row["book2"]] == "train"
+        assert (row["score"] == 1.0) == (row["author1"] == row["author2"])
+    for row in data[BOOK_SPLIT]:  # one chunk of an unseen book, the other of another book
+        assert books[row["book1"]] == BOOK_SPLIT and row["book2"] != row["book1"]
+        assert books[row["book2"]] in ("train", BOOK_SPLIT)
+        assert (row["score"] == 1.0) == (row["author1"] == row["author2"])
+    assert sum(data[BOOK_SPLIT]["score"]) == 30  # 60 pairs, half same-author
+    labelled = load_from_disk(str(result.path / "labelled"))
+    assert {books[b] for b in labelled["book_id"]} == {"train"}
+    assert len(set(labelled["label"])) == len(split["authors"]["train"])
+
+
 def test_split_without_a_multi_book_author_is_a_clear_error(tmp_path: Path) -> None:
-    from conftest import DEMO
     from litstyle.stages import get_stage
     from litstyle.rundir import StageError
 

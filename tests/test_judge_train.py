@@ -63,3 +63,49 @@ def test_torchrun_two_processes(pairs_run: Path, tmp_path: Path) -> None:
     assert manifest["world_size"] == 2 and manifest["counts"]["steps"] == 4
     assert (run_dir / "judge" / "model" / "model.safetensors").is_file()
     assert sorted(p.name for p in run_dir.iterdir() if p.name.startswith(".judge.tmp")) == []
+
+
+def _mean_cosines(embeddings, labels) -> tuple[float, float]:
+    sims = embeddings @ embeddings.T
+    same = [sims[i, j] for i in range(len(labels)) for j in range(i) if labels[i] == labels[j]]
+    cross = [sims[i, j] for i in range(len(labels)) for j in range(i) if labels[i] != labels[j]]
+    return float(sum(same) / len(same)), float(sum(cross) / len(cross))
+
+
+def test_triplet_objective_pulls_authors_together_and_apart(pairs_run: Path, tmp_path: Path) -> None:
+    """batch-hard soft-margin triplet loss on a tiny labelled set (4 authors x 8 chunks), topic view."""
+    from datasets import load_from_disk
+
+    from litstyle import models
+    from litstyle.stages import get_stage
+    from litstyle.style import StyleScorer, judge_scorer
+
+    run_dir = tmp_path / "triplet"
+    (run_dir / "judge_pairs").mkdir(parents=True)
+    (run_dir / "corpus").symlink_to(pairs_run / "corpus")
+    for item in (pairs_run / "judge_pairs").iterdir():
+        if item.name != "labelled":
+            (run_dir / "judge_pairs" / item.name).symlink_to(item)
+    labelled = load_from_disk(str(pairs_run / "judge_pairs" / "labelled"))
+    keep, seen = [], {}
+    for i, label in enumerate(labelled["label"]):
+        if seen.get(label, 0) < 8 and (label in seen or len(seen) < 4):
+            seen[label] = seen.get(label, 0) + 1
+            keep.append(i)
+    tiny = labelled.select(keep)
+    tiny.save_to_disk(str(run_dir / "judge_pairs" / "labelled"))
+    assert len(tiny) == 32 and len(set(tiny["label"])) == 4
+    steps = ["judge.loss=batch_hard_soft_margin", "judge.text_view=topic_masked", "judge.max_steps=16",
+             "judge.per_device_train_batch_size=16", "judge.eval_steps=16", "judge.save_steps=16"]
+    recipe = load_recipe(DEMO, [f"run.run_dir={run_dir}", *SMALL, *steps])
+    result = run_stage(recipe, get_stage("judge"))
+    metrics = json.loads((result.path / "metrics.json").read_text())
+    assert metrics["loss"] == "batch_hard_soft_margin" and metrics["text_view"] == "topic_masked"
+    assert metrics["steps"] == 16
+    judge = judge_scorer(recipe, result.path)
+    assert judge.view.name == "topic_masked"  # read from the model folder
+    base = StyleScorer(models.resolve("minilm"), view=judge.view, max_seq_length=128)
+    before = _mean_cosines(base.encode(tiny["text"]), tiny["label"])
+    after = _mean_cosines(judge.encode(tiny["text"]), tiny["label"])
+    print(f"\nsame/cross-author mean cosine: before {before}, after {after}")
+    assert after[0] > before[0] + 0.02 and after[1] < before[1] - 0.02

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -9,7 +11,8 @@ from gutenberg_server import SHARED
 from litstyle import models
 from litstyle.corpus.chunk import pack, sentence_units
 from litstyle.corpus.clean import clean_text
-from litstyle.style import StyleScorer, windows
+from litstyle.judge.views import TextView
+from litstyle.style import StyleScorer, judge_scorer, windows
 
 
 def test_windows() -> None:
@@ -64,3 +67,44 @@ def test_mismatched_lengths_are_an_error() -> None:
 
     with pytest.raises(ValueError, match="2 completions but 1 references"):
         StyleScorer("unused", encoder=Dummy()).score(["a", "b"], ["r"])
+
+
+VIEW_TEXTS = [  # (author, text): the names are frequent, but each belongs to one of the four authors only
+    ("A", 'Elizabeth said, "It is not so!" and the rain fell on Longbourn; she was glad of it.'),
+    ("A", "Elizabeth was in the garden at Longbourn, and she said that it was very fine."),
+    ("B", "Huck said it was a fine night on the river, and he was glad of it, so we went on."),
+    ("B", "Huck and Jim was on the raft; it was the river that he said was a fine thing."),
+    ("C", "It was the best of times, and she said so; the coach was glad of the road."),
+    ("D", "He was glad, and it was a fine day on the moor; she said it was so."),
+]
+
+
+def test_topic_view_masks_names_keeps_function_words_and_punctuation() -> None:
+    view = TextView.fit("topic_masked", [t for _, t in VIEW_TEXTS], [a for a, _ in VIEW_TEXTS], keep_words=40)
+    out = view.apply(VIEW_TEXTS[0][1])
+    assert out == '* said, "It * * so!" and the * * on *; she was glad of it.'  # "is", "not": one author
+    for name in ("Elizabeth", "Longbourn", "Huck", "Jim"):  # frequent, but used by one author only
+        assert name.lower() not in view.keep and name not in view.apply(VIEW_TEXTS[2][1] + VIEW_TEXTS[1][1])
+    assert {"the", "and", "it", "was", "said", "glad", "she"} <= view.keep
+    assert "fine" in view.keep and "river" not in view.keep  # 3 of 4 authors vs one
+    assert view.apply("Twelve pounds, 1811!") == "* *, *!"
+    assert TextView().apply("Elizabeth said.") == "Elizabeth said."  # raw
+    with pytest.raises(ValueError, match="unknown text view 'masked': one of raw, topic_masked"):
+        TextView.fit("masked", [], [], 10)
+
+
+def test_view_is_saved_with_the_judge_and_read_by_its_scorer(tmp_path: Path, scorer: StyleScorer) -> None:
+    from conftest import DEMO
+    from litstyle.config import load_recipe
+
+    view = TextView.fit("topic_masked", [t for _, t in VIEW_TEXTS], [a for a, _ in VIEW_TEXTS], keep_words=40)
+    folder = tmp_path / "judge" / "model"
+    scorer.encoder.save(str(folder))
+    view.save(folder)
+    assert TextView.load(folder) == view and TextView.load(tmp_path) == TextView()  # no file: raw
+    judge = judge_scorer(load_recipe(DEMO, [f"run.run_dir={tmp_path}"]), tmp_path / "judge")
+    assert judge.view == view
+    # two texts that differ only in names read the same through the view: cosine 1; raw, they differ
+    one, two = "Elizabeth walked to Longbourn, and she was glad.", "Huck walked to Pemberley, and she was glad."
+    assert judge.score([one], [two])[0] == pytest.approx(1.0, abs=1e-5)
+    assert scorer.score([one], [two])[0] < 0.95

@@ -1,12 +1,17 @@
-"""Stage ``judge_benchmark``: how well does each judge separate authors, on books it never trained on?
+"""Stage ``judge_benchmark``: how well does each judge separate authors, on text it never trained on?
 
-For each chunk size: pairs of chunks by the same author from different books versus pairs by
-different authors, drawn from the validation and test authors of ``judge_pairs`` (disjoint from
-the training authors).  Each pair is scored by the base encoder, the fine-tuned judge and a
-Burrows function-word baseline ("cosine delta": relative frequencies of the most frequent words,
-z-scored per word, then cosine).  Reported: ROC AUC, EER, median cosine per class, a Markdown
-table, box plots and ROC curves (PNG), and the calibration constants of the scaled style score
-(median cross-author cosine -> 0, median same-author cosine -> 1) for every judge.
+Evaluation sets, per chunk size: ``unseen authors`` (pairs of the validation and test authors of
+``judge_pairs``, never trained on) and, in book_disjoint mode, ``unseen books`` (each pair holds a
+chunk of a training author's held-out book and a chunk of another book: the same author's other
+book, or another author).  Same-author/different-book pairs are the positives, different-author
+pairs the negatives.  Methods: the base encoder, the fine-tuned judge (through its text view) and
+two unsupervised stylometric baselines fitted on training-book chunks, each a "cosine delta"
+(relative frequencies of the most frequent features, z-scored per feature, then cosine): function
+words (Burrows) and character 2-4-grams.  Reported: ROC AUC with a bootstrap 95 % CI, EER, median
+cosine per class, a per-author AUC table, a Markdown report, box plots and ROC curves (PNG), and
+the calibration constants of the scaled style score (median cross-author cosine -> 0, median
+same-author cosine -> 1) of every judge, at the largest chunk size, on the unseen books when there
+are (the target authors are trained authors then), else on the unseen authors.
 """
 
 from __future__ import annotations
@@ -15,142 +20,232 @@ import json
 import logging
 import random
 import re
-from collections import Counter
 from typing import Callable
 
 import numpy as np
 
 from litstyle import models
-from litstyle.judge.pairs import PairSampler
+from litstyle.judge.pairs import BOOK_SPLIT, PairSampler
 from litstyle.rundir import StageContext, StageError
 from litstyle.style import StyleScorer, judge_scorer
 
 log = logging.getLogger(__name__)
 
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
+UNSEEN_AUTHORS, UNSEEN_BOOKS = "unseen authors", "unseen books"
 
 
-class FunctionWords:
-    """Burrows-style baseline: the ``n`` most frequent words of a reference corpus, z-scored."""
+class ZScoredFrequencies:
+    """Cosine delta: relative frequencies of the ``n`` most frequent features of the reference texts,
+    z-scored per feature with the reference mean and deviation, unit length (so dot = cosine)."""
 
-    def __init__(self, reference_texts: list[str], n: int = 300) -> None:
-        counts = Counter(w for text in reference_texts for w in _WORD.findall(text.lower()))
-        self.vocab = [w for w, _ in counts.most_common(n)]
-        self.index = {w: i for i, w in enumerate(self.vocab)}
+    def __init__(self, reference_texts: list[str], n: int, **vectorizer) -> None:
+        from sklearn.feature_extraction.text import CountVectorizer
+
+        full = CountVectorizer(lowercase=True, **vectorizer)
+        totals = np.asarray(full.fit_transform(reference_texts).sum(axis=0)).ravel()
+        names = full.get_feature_names_out()
+        order = sorted(range(len(names)), key=lambda i: (-totals[i], names[i]))[:n]
+        self.vocab = [str(names[i]) for i in order]
+        self.vectorizer = CountVectorizer(lowercase=True, vocabulary=self.vocab, **vectorizer)
         freqs = self.frequencies(reference_texts)
         self.mean = freqs.mean(axis=0)
         self.std = freqs.std(axis=0) + 1e-9
 
+    def size(self, text: str) -> int:
+        return len(text)
+
     def frequencies(self, texts: list[str]) -> np.ndarray:
-        out = np.zeros((len(texts), len(self.vocab)))
-        for row, text in enumerate(texts):
-            words = _WORD.findall(text.lower())
-            for word in words:
-                col = self.index.get(word)
-                if col is not None:
-                    out[row, col] += 1
-            out[row] /= max(len(words), 1)
-        return out
+        counts = self.vectorizer.transform(texts).toarray().astype(np.float64)
+        return counts / np.maximum([self.size(t) for t in texts], 1)[:, None]
 
     def embed(self, texts: list[str]) -> np.ndarray:
         z = (self.frequencies(texts) - self.mean) / self.std
         return z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
 
 
-def sample_pairs(chunks: list[tuple[str, int, str]], n: int, rng: random.Random) -> tuple[list, list]:
-    """``n`` same-author/different-book pairs and ``n`` different-author pairs of (author, book, text)."""
-    sampler = PairSampler(chunks, lambda c: c[0], lambda c: c[1])
+class FunctionWords(ZScoredFrequencies):
+    """Burrows-style baseline: the ``n`` most frequent words, per word of the text."""
+
+    def __init__(self, reference_texts: list[str], n: int = 300) -> None:
+        super().__init__(reference_texts, n, token_pattern=_WORD.pattern)
+
+    def size(self, text: str) -> int:
+        return len(_WORD.findall(text.lower()))
+
+
+class CharNgrams(ZScoredFrequencies):
+    """The ``n`` most frequent character 2-4-grams (within words and across their edges), per character."""
+
+    def __init__(self, reference_texts: list[str], n: int = 2000) -> None:
+        super().__init__(reference_texts, n, analyzer="char", ngram_range=(2, 4))
+
+
+Item = tuple[str, int, str]  # (author, book id, text)
+
+
+def sample_pairs(chunks: list[Item], n: int, rng: random.Random,
+                 anchor: Callable[[Item], bool] | None = None) -> tuple[list, list]:
+    """``n`` same-author/different-book pairs and ``n`` different-author pairs, each as
+    ((author, text), (author, text)); the first item of a pair passes ``anchor`` when given."""
+    sampler = PairSampler(chunks, lambda c: c[0], lambda c: c[1], anchor=anchor)
     if not sampler.multi or len(sampler.authors) < 2:
-        raise StageError("judge_benchmark: the held-out authors need one author with 2+ books and 2+ authors")
+        raise StageError("judge_benchmark: an evaluation set needs one author with 2+ books and 2+ authors")
     same, cross = [], []
     for _ in range(n):
         first, second = sampler.same(rng)
-        same.append((first[2], second[2]))
+        same.append(((first[0], first[2]), (second[0], second[2])))
         a, b = sampler.cross(rng)
-        cross.append((a[2], b[2]))
+        cross.append(((a[0], a[2]), (b[0], b[2])))
     return same, cross
 
 
-def cosines(embed: Callable[[list[str]], np.ndarray], pairs: list[tuple[str, str]]) -> np.ndarray:
-    left = embed([a for a, _ in pairs])
-    right = embed([b for _, b in pairs])
+def cosines(embed: Callable[[list[str]], np.ndarray], pairs: list) -> np.ndarray:
+    """Cosine of each pair; every distinct text is embedded once."""
+    texts = list(dict.fromkeys(t for pair in pairs for _, t in pair))
+    index = {t: i for i, t in enumerate(texts)}
+    emb = embed(texts)
+    left = emb[[index[a[1]] for a, _ in pairs]]
+    right = emb[[index[b[1]] for _, b in pairs]]
     return np.sum(left * right, axis=1)
 
 
-def auc_eer(same: np.ndarray, cross: np.ndarray) -> tuple[float, float]:
-    from sklearn.metrics import roc_auc_score, roc_curve
+def auc(same: np.ndarray, cross: np.ndarray) -> float:
+    """ROC AUC = P(same-author cosine > different-author cosine), ties counting half (Mann-Whitney)."""
+    from scipy.stats import rankdata
 
-    labels = np.r_[np.ones(len(same)), np.zeros(len(cross))]
-    scores = np.r_[same, cross]
-    fpr, tpr, _ = roc_curve(labels, scores)
+    ranks = rankdata(np.r_[same, cross])
+    n1, n2 = len(same), len(cross)
+    return float((ranks[:n1].sum() - n1 * (n1 + 1) / 2) / (n1 * n2))
+
+
+def auc_eer(same: np.ndarray, cross: np.ndarray) -> tuple[float, float]:
+    from sklearn.metrics import roc_curve
+
+    fpr, tpr, _ = roc_curve(np.r_[np.ones(len(same)), np.zeros(len(cross))], np.r_[same, cross])
     fnr = 1 - tpr
     i = int(np.argmin(np.abs(fnr - fpr)))
-    return float(roc_auc_score(labels, scores)), float((fpr[i] + fnr[i]) / 2)
+    return auc(same, cross), float((fpr[i] + fnr[i]) / 2)
+
+
+def bootstrap_auc(same: np.ndarray, cross: np.ndarray, reps: int, seed: int) -> tuple[float, float]:
+    """95 % percentile interval of the AUC, resampling each class with replacement."""
+    rng = np.random.default_rng(seed)
+    values = [auc(same[rng.integers(0, len(same), len(same))], cross[rng.integers(0, len(cross), len(cross))])
+              for _ in range(reps)]
+    low, high = np.percentile(values, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def per_author_auc(same_pairs: list, cross_pairs: list, same: np.ndarray, cross: np.ndarray) -> dict[str, float]:
+    """AUC of each author's pairs: its same-author pairs against the different-author pairs it opens."""
+    out = {}
+    for author in sorted({a for (a, _), _ in same_pairs}):
+        s = same[[i for i, ((a, _), _) in enumerate(same_pairs) if a == author]]
+        c = cross[[i for i, ((a, _), _) in enumerate(cross_pairs) if a == author]]
+        if len(s) and len(c):
+            out[author] = auc(s, c)
+    return out
+
+
+def _eval_sets(pairs_dir, chunks: list[Item]) -> tuple[dict[str, tuple[list[Item], Callable | None]], set, str]:
+    """Evaluation set name -> (pool of chunks, anchor test), the training books, the split mode."""
+    split = json.loads((pairs_dir / "split.json").read_text())
+    book_split = {int(b): s for b, s in split["books"].items()}
+    sets = {UNSEEN_AUTHORS: ([c for c in chunks if book_split.get(c[1]) in ("validation", "test")], None)}
+    if split["mode"] == "book_disjoint":
+        test_books = {b for b, s in book_split.items() if s == BOOK_SPLIT}
+        pool = [c for c in chunks if book_split.get(c[1]) in ("train", BOOK_SPLIT)]
+        sets[UNSEEN_BOOKS] = (pool, lambda c: c[1] in test_books)
+    return sets, {b for b, s in book_split.items() if s == "train"}, split["mode"]
 
 
 def run_benchmark(ctx: StageContext) -> None:
     from datasets import load_from_disk
 
     recipe, cfg = ctx.recipe, ctx.recipe.judge_benchmark
-    pairs = load_from_disk(str(ctx.inputs["judge_pairs"]))
-    held_out = ({*pairs["validation"]["author1"], *pairs["validation"]["author2"],
-                 *pairs["test"]["author1"], *pairs["test"]["author2"]})
-    trained = {*pairs["train"]["author1"], *pairs["train"]["author2"]}
     chunks = load_from_disk(str(ctx.inputs["corpus"] / "chunks"))
     judge_cfg = recipe.judge
-    encoder_kwargs = {"prefix": judge_cfg.text_prefix, "window_words": cfg.window_words,
-                      "max_seq_length": judge_cfg.max_seq_length}
     judges = {
         "base": StyleScorer(models.resolve(recipe.models.encoder, recipe.models.cache_dir),
-                            trust_remote_code=recipe.models.trust_remote_code, **encoder_kwargs),
+                            trust_remote_code=recipe.models.trust_remote_code, prefix=judge_cfg.text_prefix,
+                            window_words=cfg.window_words, max_seq_length=judge_cfg.max_seq_length),
         "fine-tuned": judge_scorer(recipe, ctx.inputs["judge"]),
     }
-    rows, results = [], {}
+    rows, results, authors = [], {}, {}
     for words in cfg.chunk_words:
         subset = [(a, b, t) for a, b, t, w in zip(chunks["author"], chunks["book_id"], chunks["text"],
                                                    chunks["target_words"]) if w == words]
         if not subset:
             raise StageError(f"judge_benchmark.chunk_words: no corpus chunks of {words} words "
                              f"(corpus.chunk_words must include it)")
-        reference = [t for a, _, t in subset if a in trained]
-        baseline = FunctionWords(reference, cfg.function_words)
-        same, cross = sample_pairs([c for c in subset if c[0] in held_out], cfg.pairs_per_class,
-                                   random.Random(f"{recipe.run.seed}:bench:{words}"))
-        methods = {"function words": baseline.embed, **{name: s.encode for name, s in judges.items()}}
-        for method, embed in methods.items():
-            s, c = cosines(embed, same), cosines(embed, cross)
-            auc, eer = auc_eer(s, c)
-            results[(method, words)] = (s, c, auc)
-            rows.append({"method": method, "words": words, "auc": auc, "eer": eer,
-                         "median_same": float(np.median(s)), "median_cross": float(np.median(c)),
-                         "q1_same": float(np.quantile(s, 0.25)), "q3_same": float(np.quantile(s, 0.75)),
-                         "q1_cross": float(np.quantile(c, 0.25)), "q3_cross": float(np.quantile(c, 0.75))})
-            log.info("%-14s %4d words: AUC %.3f, EER %.3f", method, words, auc, eer)
-    calibration = {r["method"]: {"words": r["words"], "cross_median": r["median_cross"],
+        sets, train_books, mode = _eval_sets(ctx.inputs["judge_pairs"], subset)
+        reference = [t for _, b, t in subset if b in train_books]
+        reference = random.Random(f"{recipe.run.seed}:bench:reference").sample(
+            reference, min(len(reference), cfg.reference_chunks))
+        methods = {"function words": FunctionWords(reference, cfg.function_words).embed,
+                   "char n-grams": CharNgrams(reference, cfg.char_ngrams).embed,
+                   **{name: s.encode for name, s in judges.items()}}
+        for set_name, (pool, anchor) in sets.items():
+            same_pairs, cross_pairs = sample_pairs(pool, cfg.pairs_per_class,
+                                                   random.Random(f"{recipe.run.seed}:bench:{words}:{set_name}"), anchor)
+            authors[set_name] = sorted({a for (a, _), _ in same_pairs + cross_pairs})
+            for method, embed in methods.items():
+                s, c = cosines(embed, same_pairs), cosines(embed, cross_pairs)
+                value, eer = auc_eer(s, c)
+                low, high = bootstrap_auc(s, c, cfg.bootstrap, recipe.run.seed)
+                results[(set_name, method, words)] = (s, c, value)
+                rows.append({"set": set_name, "method": method, "words": words, "auc": value, "auc_low": low,
+                             "auc_high": high, "eer": eer,
+                             "median_same": float(np.median(s)), "median_cross": float(np.median(c)),
+                             "q1_same": float(np.quantile(s, 0.25)), "q3_same": float(np.quantile(s, 0.75)),
+                             "q1_cross": float(np.quantile(c, 0.25)), "q3_cross": float(np.quantile(c, 0.75)),
+                             "per_author": per_author_auc(same_pairs, cross_pairs, s, c)})
+                log.info("%-14s %-14s %4d words: AUC %.3f [%.3f, %.3f], EER %.3f", set_name, method, words,
+                         value, low, high, eer)
+    calibration_set = UNSEEN_BOOKS if mode == "book_disjoint" else UNSEEN_AUTHORS
+    calibration = {r["method"]: {"words": r["words"], "set": r["set"], "cross_median": r["median_cross"],
                                  "same_median": r["median_same"]}
-                   for r in rows if r["words"] == max(cfg.chunk_words) and r["method"] != "function words"}
-    (ctx.out_dir / "results.json").write_text(json.dumps({"rows": rows, "held_out_authors": sorted(held_out),
-                                                          "calibration": calibration}, indent=2) + "\n")
+                   for r in rows if r["words"] == max(cfg.chunk_words) and r["method"] in judges
+                   and r["set"] == calibration_set}
+    (ctx.out_dir / "results.json").write_text(json.dumps(
+        {"rows": rows, "split": mode, "authors": authors, "held_out_authors": authors[UNSEEN_AUTHORS],
+         "calibration": calibration}, indent=2) + "\n")
     (ctx.out_dir / "calibration.json").write_text(json.dumps(calibration, indent=2) + "\n")
-    (ctx.out_dir / "report.md").write_text(_report(rows, sorted(held_out), cfg.pairs_per_class, calibration))
+    (ctx.out_dir / "report.md").write_text(_report(rows, authors, cfg.pairs_per_class, mode, calibration))
     _plots(ctx, results, cfg.chunk_words)
-    best = {r["method"]: round(r["auc"], 4) for r in rows if r["words"] == max(cfg.chunk_words)}
-    ctx.counts.update({"pairs_per_class": cfg.pairs_per_class, "auc_at_largest": best,
-                       "held_out_authors": len(held_out)})
+    largest = [r for r in rows if r["words"] == max(cfg.chunk_words)]
+    ctx.counts.update({"pairs_per_class": cfg.pairs_per_class, "split": mode,
+                       "auc_at_largest": {f"{r['set']}: {r['method']}": round(r["auc"], 4) for r in largest},
+                       "held_out_authors": len(authors[UNSEEN_AUTHORS])})
 
 
-def _report(rows: list[dict], authors: list[str], n: int, calibration: dict) -> str:
-    lines = ["# Style-judge benchmark", "",
-             f"Held-out authors (never in judge training): {', '.join(authors)}.",
-             f"{n} same-author/different-book and {n} different-author pairs per chunk size.", "",
-             "| method | words | ROC AUC | EER | same: median [Q1, Q3] | cross: median [Q1, Q3] |",
-             "|---|---:|---:|---:|---|---|"]
+def _report(rows: list[dict], authors: dict[str, list[str]], n: int, mode: str, calibration: dict) -> str:
+    lines = ["# Style-judge benchmark", "", f"Split mode of the judge pairs: {mode}."]
+    for set_name, names in authors.items():
+        what = ("authors never in judge training" if set_name == UNSEEN_AUTHORS else
+                "training authors, each pair holding a chunk of a book never in judge training")
+        lines.append(f"- {set_name} ({what}): {', '.join(names)}.")
+    lines += ["", f"{n} same-author/different-book and {n} different-author pairs per set and chunk size; "
+              "AUC with a bootstrap 95 % interval.", "",
+              "| set | method | words | ROC AUC [95 % CI] | EER | same: median [Q1, Q3] | cross: median [Q1, Q3] |",
+              "|---|---|---:|---|---:|---|---|"]
     for r in rows:
-        lines.append(f"| {r['method']} | {r['words']} | {r['auc']:.3f} | {r['eer']:.3f} | "
+        lines.append(f"| {r['set']} | {r['method']} | {r['words']} | {r['auc']:.3f} [{r['auc_low']:.3f}, "
+                     f"{r['auc_high']:.3f}] | {r['eer']:.3f} | "
                      f"{r['median_same']:.3f} [{r['q1_same']:.3f}, {r['q3_same']:.3f}] | "
                      f"{r['median_cross']:.3f} [{r['q1_cross']:.3f}, {r['q3_cross']:.3f}] |")
+    words = max(r["words"] for r in rows)
+    for set_name in authors:
+        largest = [r for r in rows if r["set"] == set_name and r["words"] == words]
+        lines += ["", f"Per-author AUC, {set_name}, {words} words:", "",
+                  "| author | " + " | ".join(r["method"] for r in largest) + " |",
+                  "|---|" + "---:|" * len(largest)]
+        for author in sorted({a for r in largest for a in r["per_author"]}):
+            cells = [f"{r['per_author'][author]:.2f}" if author in r["per_author"] else "" for r in largest]
+            lines.append(f"| {author} | " + " | ".join(cells) + " |")
     lines += ["", "Scaled style score = clip((cos - cross_median) / (same_median - cross_median), 0, 1):", ""]
-    lines += [f"- {m}: cross {c['cross_median']:.4f}, same {c['same_median']:.4f} ({c['words']} words)"
+    lines += [f"- {m}: cross {c['cross_median']:.4f}, same {c['same_median']:.4f} ({c['set']}, {c['words']} words)"
               for m, c in calibration.items()]
     lines += ["", "![box plots](boxplots.png)", "", "![ROC](roc.png)"]
     return "\n".join(lines) + "\n"
@@ -163,29 +258,30 @@ def _plots(ctx: StageContext, results: dict, sizes: list[int]) -> None:
     import matplotlib.pyplot as plt
     from sklearn.metrics import roc_curve
 
-    methods = list(dict.fromkeys(m for m, _ in results))
-    fig, axes = plt.subplots(1, len(sizes), figsize=(5 * len(sizes), 4), squeeze=False)
-    for ax, words in zip(axes[0], sizes):
+    panels = list(dict.fromkeys((set_name, words) for set_name, _, words in results))
+    methods = list(dict.fromkeys(m for _, m, _ in results))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.2), squeeze=False)
+    for ax, (set_name, words) in zip(axes[0], panels):
         data, labels = [], []
         for method in methods:
-            same, cross, _ = results[(method, words)]
+            same, cross, _ = results[(set_name, method, words)]
             data += [same, cross]
             labels += [f"{method}: same", f"{method}: cross"]
         ax.boxplot(data, showfliers=False)
-        ax.set_xticks(range(1, len(labels) + 1), labels, fontsize=7, rotation=30, ha="right")
-        ax.set_title(f"{words}-word chunks")
+        ax.set_xticks(range(1, len(labels) + 1), labels, fontsize=7, rotation=35, ha="right")
+        ax.set_title(f"{set_name}, {words}-word chunks")
         ax.set_ylabel("cosine")
     fig.tight_layout()
     fig.savefig(ctx.out_dir / "boxplots.png", dpi=120)
     plt.close(fig)
-    fig, axes = plt.subplots(1, len(sizes), figsize=(4.5 * len(sizes), 4), squeeze=False)
-    for ax, words in zip(axes[0], sizes):
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 4), squeeze=False)
+    for ax, (set_name, words) in zip(axes[0], panels):
         for method in methods:
-            same, cross, auc = results[(method, words)]
+            same, cross, value = results[(set_name, method, words)]
             fpr, tpr, _ = roc_curve(np.r_[np.ones(len(same)), np.zeros(len(cross))], np.r_[same, cross])
-            ax.plot(fpr, tpr, label=f"{method} (AUC {auc:.2f})")
+            ax.plot(fpr, tpr, label=f"{method} (AUC {value:.2f})")
         ax.plot([0, 1], [0, 1], "k:", linewidth=0.8)
-        ax.set_title(f"{words}-word chunks")
+        ax.set_title(f"{set_name}, {words}-word chunks")
         ax.set_xlabel("false positive rate")
         ax.set_ylabel("true positive rate")
         ax.legend(fontsize=7, loc="lower right")

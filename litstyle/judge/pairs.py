@@ -7,9 +7,14 @@
   same author ``0.5 + 0.5 n``, different authors ``0.5 (1 - n)``, rounded to 0.1 and clipped to
   [0.1, 0.9]; 0.5 is never used: same-author pairs live in the zone 0.6..0.9 and
   different-author pairs in 0.1..0.4.
-- Splits are author-disjoint; every split gets authors with two or more books, so that it has
-  same-author pairs.  Everything is drawn from ``random.Random`` seeded by the recipe: the same
-  config (and the same rewrites) gives a byte-identical dataset.
+- Splits (``judge_pairs.split``): ``author_disjoint`` (the paper): train / validation / test authors
+  never overlap, and every split gets an author with two or more books, so that it has same-author
+  pairs.  ``book_disjoint``: the same author split, and every training author with two or more books
+  also gives one of its books to a fourth split, ``test_books``, so that the trained authors are
+  tested on a book the judge never saw (its pairs hold one chunk of the unseen book and one of
+  another book).  Training authors left with one book give same-author pairs from that book.
+  Everything is drawn from ``random.Random`` seeded by the recipe: the same config (and the same
+  rewrites) gives a byte-identical dataset.
 """
 
 from __future__ import annotations
@@ -23,6 +28,12 @@ from typing import Callable, Sequence
 from litstyle.corpus.chunk import split_sentences
 
 SPLITS = ("train", "validation", "test")
+SPLIT_MODES = ("author_disjoint", "book_disjoint")
+BOOK_SPLIT = "test_books"
+
+
+def split_names(mode: str) -> tuple[str, ...]:
+    return SPLITS + ((BOOK_SPLIT,) if mode == "book_disjoint" else ())
 SAME_ZONE = (0.6, 0.7, 0.8, 0.9)
 DIFF_ZONE = (0.1, 0.2, 0.3, 0.4)
 
@@ -55,14 +66,12 @@ class Rewrite:
     text: str
 
 
-def split_authors(chunks_by_author: dict[str, list[Chunk]], ratios: Sequence[float], seed: int) -> dict[str, str]:
-    """Author -> split, disjoint.  Each split first gets an author with 2+ books and one more author
-    (when there are enough), then the rest go by chunk count towards ``ratios``."""
+def split_authors(chunks_by_author: dict[str, list[Chunk]], ratios: Sequence[float], seed: int,
+                  pinned: Sequence[str] = ()) -> dict[str, str]:
+    """Author -> split, disjoint.  ``pinned`` authors go to train; then each split gets an author with
+    2+ books and one more author (when there are enough), and the rest go by chunk count towards
+    ``ratios``."""
     rng = random.Random(f"{seed}:split")
-    multi = sorted(a for a, cs in chunks_by_author.items() if len({c.book_id for c in cs}) >= 2)
-    single = sorted(a for a in chunks_by_author if a not in multi)
-    rng.shuffle(multi)
-    rng.shuffle(single)
     assignment: dict[str, str] = {}
     load = dict.fromkeys(SPLITS, 0)
     total = sum(len(cs) for cs in chunks_by_author.values())
@@ -71,16 +80,40 @@ def split_authors(chunks_by_author: dict[str, list[Chunk]], ratios: Sequence[flo
         assignment[author] = split
         load[split] += len(chunks_by_author[author])
 
-    for split, author in zip(SPLITS, multi):  # one multi-book author per split first
+    for author in sorted(set(pinned) & set(chunks_by_author)):
+        place(author, "train")
+    multi = sorted(a for a, cs in chunks_by_author.items() if len({c.book_id for c in cs}) >= 2 and a not in assignment)
+    single = sorted(a for a in chunks_by_author if a not in multi and a not in assignment)
+    rng.shuffle(multi)
+    rng.shuffle(single)
+    open_splits = [s for s in SPLITS if not load[s]]
+    for split, author in zip(open_splits, multi):  # one multi-book author per split first
         place(author, split)
-    rest = single + multi[len(SPLITS):]
-    for split, author in zip(SPLITS, rest):  # then a second author each, for different-author pairs
+    rest = single + multi[len(open_splits):]
+    for split, author in zip(open_splits, rest):  # then a second author each, for different-author pairs
         place(author, split)
-    for author in rest[len(SPLITS):]:
+    for author in rest[len(open_splits):]:
         # the split furthest below its share of chunks
         split = min(SPLITS, key=lambda s: (load[s] / total - ratios[SPLITS.index(s)], SPLITS.index(s)))
         place(author, split)
     return assignment
+
+
+def split_books(chunks_by_author: dict[str, list[Chunk]], ratios: Sequence[float], seed: int,
+                mode: str, targets: Sequence[str] = ()) -> dict[int, str]:
+    """Book id -> split: authors split by ``split_authors``; in ``book_disjoint`` mode the ``targets``
+    (the run's authors) are training authors, and each training author with 2+ books gives one of
+    them (seeded pick) to ``test_books``."""
+    if mode not in SPLIT_MODES:
+        raise ValueError(f"unknown split mode {mode!r}: one of {', '.join(SPLIT_MODES)}")
+    by_author = split_authors(chunks_by_author, ratios, seed, pinned=targets if mode == "book_disjoint" else ())
+    rng = random.Random(f"{seed}:books")
+    books: dict[int, str] = {}
+    for author in sorted(chunks_by_author):
+        ids = sorted({c.book_id for c in chunks_by_author[author]})
+        held = rng.choice(ids) if mode == "book_disjoint" and by_author[author] == "train" and len(ids) >= 2 else None
+        books.update({b: BOOK_SPLIT if b == held else by_author[author] for b in ids})
+    return books
 
 
 def mask_longest(text: str, ratio: float) -> tuple[list[str], list[int]]:
@@ -139,40 +172,59 @@ def _first_sentence_line(answer: str) -> str:
 class PairSampler:
     """Draws pairs of items by the same author from different books, or by different authors.
 
-    The items are grouped once (by author, and per author and book the items of its other books),
-    so each draw is O(1) however large the pool."""
+    ``anchor`` (optional) says which items may come first in a pair (e.g. the chunks of unseen
+    books); the second item comes from the whole pool.  ``same_book``: an author with one book gives
+    same-author pairs of two different items of that book.  The items are grouped once (by author,
+    and per author and book the items that can complete a same-author pair), so each draw is O(1)
+    however large the pool."""
 
-    def __init__(self, items: Sequence, author: Callable, book: Callable) -> None:
+    def __init__(self, items: Sequence, author: Callable, book: Callable, *, anchor: Callable | None = None,
+                 same_book: bool = False) -> None:
         self.by_author: dict[str, list] = defaultdict(list)
         for item in items:
             self.by_author[author(item)].append(item)
         self.book = book
         self.authors = sorted(self.by_author)
-        self.multi = [a for a in self.authors if len({book(i) for i in self.by_author[a]}) >= 2]
-        self._others: dict[tuple[str, object], list] = {}
-        for a in self.multi:
-            for b in {book(i) for i in self.by_author[a]}:
-                self._others[(a, b)] = [i for i in self.by_author[a] if book(i) != b]
+        self.anchors = {a: [i for i in self.by_author[a] if anchor is None or anchor(i)] for a in self.authors}
+        self.first_authors = [a for a in self.authors if self.anchors[a]]
+        self._partners: dict[tuple[str, object], list] = {}
+        for a in self.first_authors:
+            for b in {book(i) for i in self.anchors[a]}:
+                others = [i for i in self.by_author[a] if book(i) != b]
+                if not others and same_book and len(self.by_author[a]) >= 2:
+                    others = self.by_author[a]
+                if others:
+                    self._partners[(a, b)] = others
+        self.multi = sorted({a for a, _ in self._partners})
+        self._firsts = {a: [i for i in self.anchors[a] if (a, book(i)) in self._partners] for a in self.multi}
+        self._others = {a: [o for o in self.authors if o != a] for a in self.first_authors}
 
     def same(self, rng: random.Random):
-        """Same author, different books; None when no author has two books."""
+        """Same author, different books (or items, with ``same_book``); None when no author can."""
         if not self.multi:
             return None
         author = rng.choice(self.multi)
-        first = rng.choice(self.by_author[author])
-        return first, rng.choice(self._others[(author, self.book(first))])
+        first = rng.choice(self._firsts[author])
+        partners = self._partners[(author, self.book(first))]
+        second = rng.choice(partners)
+        while second is first:
+            second = rng.choice(partners)
+        return first, second
 
     def cross(self, rng: random.Random):
         """Two different authors; None with fewer than two authors."""
-        if len(self.authors) < 2:
+        if len(self.authors) < 2 or not self.first_authors:
             return None
-        a1, a2 = rng.sample(self.authors, 2)
-        return rng.choice(self.by_author[a1]), rng.choice(self.by_author[a2])
+        a1 = rng.choice(self.first_authors)
+        a2 = rng.choice(self._others[a1])
+        return rng.choice(self.anchors[a1]), rng.choice(self.by_author[a2])
 
 
-def extreme_pairs(chunks: list[Chunk], n: int, rng: random.Random) -> list[dict]:
-    """``n`` pairs, half same-author/different-book (1.0), half different-author (0.0), no repeats."""
-    sampler = PairSampler(chunks, lambda c: c.author, lambda c: c.book_id)
+def extreme_pairs(chunks: list[Chunk], n: int, rng: random.Random, *, anchor: Callable | None = None,
+                  same_book: bool = False) -> list[dict]:
+    """``n`` pairs, half same-author/different-book (1.0), half different-author (0.0), no repeats
+    (``anchor`` and ``same_book`` as in ``PairSampler``)."""
+    sampler = PairSampler(chunks, lambda c: c.author, lambda c: c.book_id, anchor=anchor, same_book=same_book)
     rows, seen = [], set()
     for want_same in [True] * (n - n // 2) + [False] * (n // 2):
         for _ in range(50):  # a few draws to avoid a repeat; small pools simply yield fewer pairs

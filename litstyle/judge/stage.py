@@ -1,19 +1,22 @@
-"""Stage ``judge_pairs``: corpus chunks -> author-disjoint pair splits for the style judge.
+"""Stage ``judge_pairs``: corpus chunks -> pair splits for the style judge (author- or book-disjoint).
 
-Output ``<run_dir>/judge_pairs/``: a ``datasets.DatasetDict`` (train / validation / test) with
-columns sentence1, sentence2, score, kind (extreme | graded), author1, author2, book1, book2,
-mask1, mask2; a dataset card ``README.md``; counts per split and score bin in the manifest.
+Output ``<run_dir>/judge_pairs/``: a ``datasets.DatasetDict`` (train / validation / test, plus
+test_books in book_disjoint mode) with columns sentence1, sentence2, score, kind (extreme | graded),
+author1, author2, book1, book2, mask1, mask2; ``labelled/``: the training chunks with author labels
+(text, label, author, book_id) for the triplet objectives; ``split.json``: the split of every book
+and author (read by the benchmark); a dataset card ``README.md``; counts per split in the manifest.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import random
 from collections import Counter, defaultdict
 
-from litstyle.judge.pairs import (SPLITS, Chunk, Rewrite, extreme_pairs, fill_gaps, gap_prompts, graded_pairs,
-                                  mask_longest, split_authors)
+from litstyle.judge.pairs import (BOOK_SPLIT, Chunk, Rewrite, extreme_pairs, fill_gaps, gap_prompts, graded_pairs,
+                                  mask_longest, split_books, split_names)
 from litstyle.rundir import StageContext, StageError
 
 log = logging.getLogger(__name__)
@@ -60,28 +63,40 @@ def _rewrite(ctx: StageContext, pools: dict[str, list[tuple[Chunk, float]]]) -> 
     return rewrites
 
 
+def _check_split(split: str, chunks: list[Chunk], same_book: bool) -> None:
+    books = defaultdict(set)
+    for c in chunks:
+        books[c.author].add(c.book_id)
+    if split == BOOK_SPLIT:
+        ok = bool(books)
+    else:
+        chunk_count = Counter(c.author for c in chunks)
+        ok = len(books) >= 2 and any(len(b) >= 2 or (same_book and chunk_count[a] >= 2) for a, b in books.items())
+    if not ok:
+        raise StageError(f"judge_pairs: split {split!r} needs 2+ authors, one with 2+ books; it has "
+                         f"{dict((a, len(b)) for a, b in books.items())}: add authors or books to the corpus")
+
+
 def build_judge_pairs(ctx: StageContext) -> None:
     from datasets import Dataset, DatasetDict, Features, Value
 
     cfg = ctx.recipe.judge_pairs
     seed = ctx.recipe.run.seed
+    names = split_names(cfg.split)
     chunks = _load_chunks(ctx, cfg.chunk_words)
     by_author: dict[str, list[Chunk]] = defaultdict(list)
     for chunk in chunks:
         by_author[chunk.author].append(chunk)
-    assignment = split_authors(by_author, cfg.split_ratios, seed)
-    split_chunks = {s: [c for c in chunks if assignment[c.author] == s] for s in SPLITS}
-    for split in SPLITS:
-        books = defaultdict(set)
-        for c in split_chunks[split]:
-            books[c.author].add(c.book_id)
-        if len(books) < 2 or not any(len(b) >= 2 for b in books.values()):
-            raise StageError(f"judge_pairs: split {split!r} needs 2+ authors, one with 2+ books; it has "
-                             f"{dict((a, len(b)) for a, b in books.items())}: add authors or books to the corpus")
-    wanted = {s: cfg.train_pairs if s == "train" else cfg.eval_pairs for s in SPLITS}
-    graded_n = {s: round(wanted[s] * cfg.graded_fraction) for s in SPLITS}
+    book_split = split_books(by_author, cfg.split_ratios, seed, cfg.split, ctx.recipe.run.authors)
+    split_chunks = {s: [c for c in chunks if book_split[c.book_id] == s] for s in names}
+    # book_disjoint: training authors may have one training book left -> same-author pairs within it
+    same_book = {s: cfg.split == "book_disjoint" and s == "train" for s in names}
+    for split in names:
+        _check_split(split, split_chunks[split], same_book[split])
+    wanted = {s: cfg.train_pairs if s == "train" else cfg.eval_pairs for s in names}
+    graded_n = {s: round(wanted[s] * cfg.graded_fraction) if s != BOOK_SPLIT else 0 for s in names}
     pools = {}
-    for split in SPLITS:
+    for split in names:
         rng = random.Random(f"{seed}:{split}:pool")
         size = min(len(split_chunks[split]), 2 * math.ceil(math.sqrt(2 * graded_n[split]))) if graded_n[split] else 0
         picked = sorted(rng.sample(split_chunks[split], size), key=lambda c: c.uid)
@@ -93,22 +108,37 @@ def build_judge_pairs(ctx: StageContext) -> None:
                          "book1": Value("int32"), "book2": Value("int32"), "mask1": Value("float32"),
                          "mask2": Value("float32")})
     splits, counts = {}, {}
-    for split in SPLITS:
+    for split in names:
         rng = random.Random(f"{seed}:{split}:pairs")
-        rows = extreme_pairs(split_chunks[split], wanted[split] - graded_n[split], rng)
+        if split == BOOK_SPLIT:  # one chunk of an unseen book, the other from any book of the pool
+            test_books = {c.book_id for c in split_chunks[split]}
+            pool = split_chunks[split] + split_chunks["train"]
+            rows = extreme_pairs(pool, wanted[split], rng, anchor=lambda c: c.book_id in test_books)
+        else:
+            rows = extreme_pairs(split_chunks[split], wanted[split] - graded_n[split], rng, same_book=same_book[split])
         rows += graded_pairs(rewrites.get(split, []), graded_n[split], rng)
         rng.shuffle(rows)
         splits[split] = Dataset.from_list(rows, features=features)
         bins = Counter(f"{r['score']:.1f}" for r in rows)
         counts[split] = {"pairs": len(rows), "authors": sorted({c.author for c in split_chunks[split]}),
+                         "books": len({c.book_id for c in split_chunks[split]}),
                          "chunks": len(split_chunks[split]), "bins": dict(sorted(bins.items())),
                          "graded": sum(1 for r in rows if r["kind"] == "graded")}
         if len(rows) < wanted[split]:
             log.warning("%s: %d of %d pairs (the pool is small)", split, len(rows), wanted[split])
     DatasetDict(splits).save_to_disk(str(ctx.out_dir))
+    labels = {a: i for i, a in enumerate(sorted(by_author))}
+    train = split_chunks["train"]
+    Dataset.from_dict({"text": [c.text for c in train], "label": [labels[c.author] for c in train],
+                       "author": [c.author for c in train], "book_id": [c.book_id for c in train]}
+                      ).save_to_disk(str(ctx.out_dir / "labelled"))
+    (ctx.out_dir / "split.json").write_text(json.dumps(
+        {"mode": cfg.split, "books": {str(b): s for b, s in sorted(book_split.items())},
+         "authors": {s: counts[s]["authors"] for s in names}}, indent=2) + "\n")
     ctx.counts["splits"] = counts
+    ctx.counts["split"] = cfg.split
     (ctx.out_dir / "README.md").write_text(_card(ctx, counts))
-    log.info("judge pairs: %s", {s: c["pairs"] for s, c in counts.items()})
+    log.info("judge pairs (%s): %s", cfg.split, {s: c["pairs"] for s, c in counts.items()})
 
 
 def _card(ctx: StageContext, counts: dict) -> str:
@@ -122,10 +152,12 @@ def _card(ctx: StageContext, counts: dict) -> str:
         f"({ctx.recipe.models.rewriter_llm}); integrity = sqrt((1-r1^2)(1-r2^2)), "
         "n = (max(integrity, 0.19) - 0.19) / 0.81; same author 0.5 + 0.5n (0.6..0.9), "
         "different authors 0.5(1 - n) (0.1..0.4); rounded to 0.1; 0.5 never used.",
-        "- splits are author-disjoint", "",
-        "| split | pairs | graded | authors | score bins |", "|---|---:|---:|---|---|",
+        f"- split mode: {cfg.split} (author_disjoint: no author in two splits; book_disjoint: also "
+        "test_books, one unseen book of each training author with 2+ books, paired with its other books)",
+        "- labelled/: the training chunks with author labels (for the triplet objectives)", "",
+        "| split | pairs | graded | books | authors | score bins |", "|---|---:|---:|---:|---|---|",
     ]
     for split, c in counts.items():
         bins = ", ".join(f"{k}: {v}" for k, v in c["bins"].items())
-        lines.append(f"| {split} | {c['pairs']} | {c['graded']} | {'; '.join(c['authors'])} | {bins} |")
+        lines.append(f"| {split} | {c['pairs']} | {c['graded']} | {c['books']} | {'; '.join(c['authors'])} | {bins} |")
     return "\n".join(lines) + "\n"

@@ -1,11 +1,18 @@
-"""Stage ``judge``: fine-tune the sentence-transformer style judge on the authorship pairs.
+"""Stage ``judge``: fine-tune the sentence-transformer style judge.
 
-sentence-transformers' own trainer: CosineSimilarityLoss, EmbeddingSimilarityEvaluator on the
-validation pairs (spearman cosine), early stopping on it, the best checkpoint kept.  Every other
-option comes from the recipe's ``judge`` section (SentenceTransformerTrainingArguments).  Runs
-as one process or under ``torchrun`` (DDP; gloo on CPU): only rank 0 writes.
+sentence-transformers' own trainer and losses.  ``judge.loss``: ``cosine`` (the paper:
+CosineSimilarityLoss on the scored pairs) or a triplet loss on the author labels of the training
+chunks (``batch_hard_soft_margin``, ``batch_hard``, ``batch_all``; batches grouped by label so that
+every batch holds several authors with two chunks each), optionally with the scored pairs alongside
+(``judge.with_pairs``: a second dataset with CosineSimilarityLoss).  Every text first goes through
+``judge.text_view`` (fitted on the training chunks, saved with the model).  An
+EmbeddingSimilarityEvaluator on the validation pairs (spearman cosine) drives early stopping and
+keeps the best checkpoint.  Every other option comes from the recipe's ``judge`` section
+(SentenceTransformerTrainingArguments).  Runs as one process or under ``torchrun`` (DDP; gloo on
+CPU): only rank 0 writes.
 
-Output ``<run_dir>/judge/model`` (a SentenceTransformer folder) and ``metrics.json``.
+Output ``<run_dir>/judge/model`` (a SentenceTransformer folder with ``litstyle_view.json``) and
+``metrics.json``.
 """
 
 from __future__ import annotations
@@ -15,31 +22,47 @@ import logging
 import shutil
 
 from litstyle import models, trainer_args
+from litstyle.judge.views import TextView
 from litstyle.rundir import StageContext
 
 log = logging.getLogger(__name__)
 
+LABEL_LOSSES = {"batch_hard_soft_margin": "BatchHardSoftMarginTripletLoss", "batch_hard": "BatchHardTripletLoss",
+                "batch_all": "BatchAllTripletLoss"}
 
-def _pairs(ctx: StageContext):
+
+def _data(ctx: StageContext):
+    """(scored pairs per split, labelled training chunks, the fitted text view), every text in that view."""
     from datasets import load_from_disk
 
-    data = load_from_disk(str(ctx.inputs["judge_pairs"]))
-    return {split: data[split].select_columns(["sentence1", "sentence2", "score"]) for split in data}
+    cfg = ctx.recipe.judge
+    folder = ctx.inputs["judge_pairs"]
+    data = load_from_disk(str(folder))
+    labelled = load_from_disk(str(folder / "labelled"))
+    view = TextView.fit(cfg.text_view, labelled["text"], labelled["author"], cfg.view_keep_words)
+    pairs = {split: data[split].select_columns(["sentence1", "sentence2", "score"]) for split in data}
+    labelled = labelled.select_columns(["text", "label"])
+    if view.name != "raw":
+        pairs = {split: d.map(lambda r: {"sentence1": view.apply(r["sentence1"]), "sentence2": view.apply(r["sentence2"])})
+                 for split, d in pairs.items()}
+        labelled = labelled.map(lambda r: {"text": view.apply(r["text"])})
+    return pairs, labelled, view
 
 
 def train_judge(ctx: StageContext) -> None:
     import torch
     from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer
+    from sentence_transformers.sentence_transformer import losses
     from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
-    from sentence_transformers.sentence_transformer.losses import CosineSimilarityLoss
     from transformers import EarlyStoppingCallback
 
     recipe, cfg = ctx.recipe, ctx.recipe.judge
-    data = _pairs(ctx)
+    data, labelled, view = _data(ctx)
     model = SentenceTransformer(models.resolve(recipe.models.encoder, recipe.models.cache_dir),
                                 trust_remote_code=recipe.models.trust_remote_code)
     model.max_seq_length = cfg.max_seq_length
     args = trainer_args.build("judge", recipe, ctx.out_dir / "checkpoints")
+    held_out = [split for split in data if split != "train"]
 
     def evaluator(split: str) -> EmbeddingSimilarityEvaluator:
         rows = data[split]
@@ -48,29 +71,38 @@ def train_judge(ctx: StageContext) -> None:
         return EmbeddingSimilarityEvaluator(texts1, texts2, rows["score"], name=split, main_similarity="cosine",
                                             batch_size=args.per_device_eval_batch_size, write_csv=False)
 
+    if cfg.loss == "cosine":
+        train, loss, eval_data = data["train"], losses.CosineSimilarityLoss(model), data["validation"]
+    else:
+        label_loss = getattr(losses, LABEL_LOSSES[cfg.loss])(model)
+        train, loss, eval_data = labelled, label_loss, None  # the triplet loss has no scored validation pairs
+        if cfg.with_pairs:
+            train = {"authors": labelled, "pairs": data["train"]}
+            loss = {"authors": label_loss, "pairs": losses.CosineSimilarityLoss(model)}
     before = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    baseline = {split: evaluator(split)(model) for split in ("validation", "test")}
+    baseline = {split: evaluator(split)(model) for split in held_out}
     trainer = SentenceTransformerTrainer(
-        model=model, args=args, train_dataset=data["train"], eval_dataset=data["validation"],
-        loss=CosineSimilarityLoss(model), evaluator=evaluator("validation"),
+        model=model, args=args, train_dataset=train, eval_dataset=eval_data, loss=loss,
+        evaluator=evaluator("validation"),
         callbacks=[EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience,
                                          early_stopping_threshold=cfg.early_stopping_threshold)])
     result = trainer.train()
     if not ctx.is_main:
         return
     changed = sum(1 for k, v in model.state_dict().items() if not torch.equal(v.detach().cpu(), before[k].cpu()))
-    final = {split: evaluator(split)(model) for split in ("validation", "test")}
+    final = {split: evaluator(split)(model) for split in held_out}
     model.save(str(ctx.out_dir / "model"))
+    view.save(ctx.out_dir / "model")
     shutil.rmtree(ctx.out_dir / "checkpoints", ignore_errors=True)  # the best one is in model/
+    spearman = {split: round(final[split][f"{split}_spearman_cosine"], 4) for split in held_out}
     metrics = {"base": baseline, "fine_tuned": final, "train_loss": result.training_loss,
-               "steps": result.global_step, "best_metric": trainer.state.best_metric,
+               "steps": result.global_step, "best_metric": trainer.state.best_metric, "loss": cfg.loss,
+               "with_pairs": cfg.with_pairs, "text_view": view.name, "view_keep_words": len(view.keep),
                "tensors_changed": changed, "tensors": len(before), "world_size": ctx.world_size}
     (ctx.out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float) + "\n")
-    key = "validation_spearman_cosine"
-    log.info("style judge: validation spearman %.4f -> %.4f, test %.4f -> %.4f (%d steps)",
-             baseline["validation"][key], final["validation"][key], baseline["test"]["test_spearman_cosine"],
-             final["test"]["test_spearman_cosine"], result.global_step)
-    ctx.counts.update({"train_pairs": len(data["train"]), "steps": result.global_step,
-                       "validation_spearman": round(final["validation"][key], 4),
-                       "test_spearman": round(final["test"]["test_spearman_cosine"], 4),
+    log.info("style judge (%s loss, %s view): spearman %s -> %s (%d steps)", cfg.loss, view.name,
+             {s: round(baseline[s][f"{s}_spearman_cosine"], 4) for s in held_out}, spearman, result.global_step)
+    ctx.counts.update({"train_pairs": len(data["train"]), "train_chunks": len(labelled), "steps": result.global_step,
+                       "validation_spearman": spearman["validation"], "test_spearman": spearman["test"],
+                       **({"test_books_spearman": spearman["test_books"]} if "test_books" in spearman else {}),
                        "tensors_changed": changed})
