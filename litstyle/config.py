@@ -467,6 +467,12 @@ class JudgeTrainConfig(TrainerSection):
     with_pairs: bool = False  # a label loss also trains CosineSimilarityLoss on the scored (graded) pairs
     text_view: Literal["raw", "topic_masked"] = "raw"  # what the judge reads (litstyle.judge.views)
     view_keep_words: int = Field(300, gt=0)  # topic_masked: the most frequent shared words kept
+    # fused score: judge cosine + function-word and char 2-4-gram cosines (fitted on training chunks),
+    # weighted by a logistic regression on the validation pairs; saved with the model, used by every scorer
+    fused: bool = False
+    fused_function_words: int = Field(300, ge=10)
+    fused_char_ngrams: int = Field(2000, ge=10)
+    fused_reference_chunks: int = Field(2000, ge=10)  # training chunks the stylometric features are fitted on
 
     # the stage names its validation evaluator "validation"; early stopping watches this metric
     METRIC: ClassVar[str] = "eval_validation_spearman_cosine"

@@ -4,7 +4,10 @@ References (an author's sample text, the same for many completions) are encoded 
 completions are encoded once each, in batches (sentence-transformers orders a batch by length).
 Long texts can be encoded in windows of ``window_words`` words whose embeddings are averaged, so that
 an encoder that reads ~256 word pieces (MiniLM) still sees the whole text.  Every text goes through
-the judge's text view (``litstyle.judge.views``) first: the one saved with the judge model.
+the judge's text view (``litstyle.judge.views``) first: the one saved with the judge model.  A judge
+saved with a fused score (``litstyle.judge.stylometry.Fusion``) scores with it: the fused embedding
+concatenates the weighted judge embedding and the stylometric ones, so a dot product is still the
+score.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
+from litstyle.judge.stylometry import Fusion
 from litstyle.judge.views import TextView
 
 log = logging.getLogger(__name__)
@@ -30,7 +34,8 @@ def windows(text: str, size: int | None) -> list[str]:
 class StyleScorer:
     def __init__(self, model: str, *, device: str = "cpu", batch_size: int = 16, prefix: str = "",
                  window_words: int | None = None, max_seq_length: int | None = None,
-                 trust_remote_code: bool = False, encoder=None, view: TextView | None = None) -> None:
+                 trust_remote_code: bool = False, encoder=None, view: TextView | None = None,
+                 fusion: Fusion | None = None) -> None:
         if encoder is None:
             from sentence_transformers import SentenceTransformer
 
@@ -42,16 +47,19 @@ class StyleScorer:
         self.prefix = prefix
         self.window_words = window_words
         self.view = view or TextView()
+        self.fusion = fusion
         self._cache: dict[str, np.ndarray] = {}
         self.encoded_texts = 0  # texts sent to the encoder (for tests and benchmarks)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Unit-norm embeddings, one row per text (window means when ``window_words`` is set)."""
+        viewed = [self.view.apply(text) for text in texts]
         if not texts:
-            return np.zeros((0, self.encoder.get_sentence_embedding_dimension()), dtype=np.float32)
+            out = np.zeros((0, self.encoder.get_sentence_embedding_dimension()), dtype=np.float32)
+            return self.fusion.embed(out, []) if self.fusion else out
         pieces, owner = [], []
-        for i, text in enumerate(texts):
-            for piece in windows(self.view.apply(text), self.window_words):
+        for i, text in enumerate(viewed):
+            for piece in windows(text, self.window_words):
                 pieces.append(self.prefix + piece)
                 owner.append(i)
         emb = self.encoder.encode(pieces, batch_size=self.batch_size, convert_to_numpy=True,
@@ -59,8 +67,8 @@ class StyleScorer:
         self.encoded_texts += len(texts)
         out = np.zeros((len(texts), emb.shape[1]), dtype=np.float32)
         np.add.at(out, np.asarray(owner), emb)
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.maximum(norms, 1e-12)
+        out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return self.fusion.embed(out, viewed) if self.fusion else out
 
     def reference_embeddings(self, references: Sequence[str]) -> np.ndarray:
         keys = [hashlib.sha256(ref.encode()).hexdigest() for ref in references]
@@ -81,14 +89,16 @@ class StyleScorer:
         return [float(x) for x in np.sum(comps * refs, axis=1)]
 
 
-def judge_scorer(recipe, judge_dir) -> StyleScorer:
+def judge_scorer(recipe, judge_dir, *, fused: bool = True) -> StyleScorer:
     """The fine-tuned style judge of a run (``<run_dir>/judge/model``), encoding as the benchmark does
     (the judge's prefix and max length, ``judge_benchmark.window_words`` windows) through the text
-    view saved with the model."""
+    view saved with the model, and with its fused score when it has one (``fused=False``: the judge
+    cosine alone)."""
     from pathlib import Path
 
     folder = Path(judge_dir) / "model"
     return StyleScorer(str(folder), prefix=recipe.judge.text_prefix, view=TextView.load(folder),
+                       fusion=Fusion.load(folder) if fused else None,
                        window_words=recipe.judge_benchmark.window_words,
                        max_seq_length=recipe.judge.max_seq_length,
                        trust_remote_code=recipe.models.trust_remote_code)

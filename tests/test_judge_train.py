@@ -7,6 +7,7 @@ import json
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import DEMO, PYTHON, REPO
@@ -109,3 +110,34 @@ def test_triplet_objective_pulls_authors_together_and_apart(pairs_run: Path, tmp
     after = _mean_cosines(judge.encode(tiny["text"]), tiny["label"])
     print(f"\nsame/cross-author mean cosine: before {before}, after {after}")
     assert after[0] > before[0] + 0.02 and after[1] < before[1] - 0.02
+
+
+def test_fused_weights_come_from_validation_only(pairs_run: Path, tmp_path: Path) -> None:
+    from datasets import DatasetDict, load_from_disk
+
+    from litstyle.stages import get_stage
+    from litstyle.style import judge_scorer
+
+    source = pairs_run / "judge_pairs"
+    pairs = load_from_disk(str(source))
+    weights = []
+    for name, test in (("as built", pairs["test"]),
+                       ("test flipped", pairs["test"].map(lambda r: {"score": 1.0 - r["score"]}))):
+        run_dir = tmp_path / name.replace(" ", "_")
+        (run_dir / "judge_pairs").mkdir(parents=True)
+        (run_dir / "corpus").symlink_to(pairs_run / "corpus")
+        DatasetDict({**pairs, "test": test}).save_to_disk(str(run_dir / "judge_pairs"))
+        for extra in ("labelled", "split.json", "manifest.json"):
+            (run_dir / "judge_pairs" / extra).symlink_to(source / extra)
+        recipe = load_recipe(DEMO, [f"run.run_dir={run_dir}", *SMALL, "judge.fused=true",
+                                    "judge.fused_char_ngrams=500", "judge.fused_reference_chunks=200"])
+        result = run_stage(recipe, get_stage("judge"))
+        metrics = json.loads((result.path / "metrics.json").read_text())
+        weights.append(metrics["fused_weights"])
+        scorer = judge_scorer(recipe, result.path)
+        assert scorer.fusion and scorer.fusion.weights == metrics["fused_weights"]
+        emb = scorer.encode(["It was a fine day, and she was glad.", "The sea was grey and cold."])
+        assert emb.shape == (2, 384 + 300 + 500) and np.allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
+    assert set(weights[0]) == {"judge", "function words", "char n-grams"}
+    assert sum(weights[0].values()) == pytest.approx(1.0) and min(weights[0].values()) >= 0
+    assert weights[0] == pytest.approx(weights[1], abs=1e-6)  # the test split does not move them

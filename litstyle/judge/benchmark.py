@@ -1,13 +1,14 @@
 """Stage ``judge_benchmark``: how well does each judge separate authors, on text it never trained on?
 
-Evaluation sets, per chunk size: ``unseen authors`` (pairs of the validation and test authors of
-``judge_pairs``, never trained on) and, in book_disjoint mode, ``unseen books`` (each pair holds a
+Evaluation sets, per chunk size: ``unseen authors`` (pairs of the test authors of ``judge_pairs``,
+never trained on; the validation authors chose the checkpoint and fitted the fused weights) and, in book_disjoint mode, ``unseen books`` (each pair holds a
 chunk of a training author's held-out book and a chunk of another book: the same author's other
 book, or another author).  Same-author/different-book pairs are the positives, different-author
-pairs the negatives.  Methods: the base encoder, the fine-tuned judge (through its text view) and
-two unsupervised stylometric baselines fitted on training-book chunks, each a "cosine delta"
-(relative frequencies of the most frequent features, z-scored per feature, then cosine): function
-words (Burrows) and character 2-4-grams.  Reported: ROC AUC with a bootstrap 95 % CI, EER, median
+pairs the negatives.  Methods: the base encoder, the fine-tuned judge (through its text view; its
+fused score when it has one, and then its cosine alone as "judge cosine only") and two
+unsupervised stylometric baselines fitted on training-book chunks, each a "cosine delta" (relative
+frequencies of the most frequent features, z-scored per feature, then cosine): function words
+(Burrows) and character 2-4-grams.  Reported: ROC AUC with a bootstrap 95 % CI, EER, median
 cosine per class, a per-author AUC table, a Markdown report, box plots and ROC curves (PNG), and
 the calibration constants of the scaled style score (median cross-author cosine -> 0, median
 same-author cosine -> 1) of every judge, at the largest chunk size, on the unseen books when there
@@ -19,66 +20,19 @@ from __future__ import annotations
 import json
 import logging
 import random
-import re
 from typing import Callable
 
 import numpy as np
 
 from litstyle import models
 from litstyle.judge.pairs import BOOK_SPLIT, PairSampler
+from litstyle.judge.stylometry import CharNgrams, FunctionWords
 from litstyle.rundir import StageContext, StageError
 from litstyle.style import StyleScorer, judge_scorer
 
 log = logging.getLogger(__name__)
 
-_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
 UNSEEN_AUTHORS, UNSEEN_BOOKS = "unseen authors", "unseen books"
-
-
-class ZScoredFrequencies:
-    """Cosine delta: relative frequencies of the ``n`` most frequent features of the reference texts,
-    z-scored per feature with the reference mean and deviation, unit length (so dot = cosine)."""
-
-    def __init__(self, reference_texts: list[str], n: int, **vectorizer) -> None:
-        from sklearn.feature_extraction.text import CountVectorizer
-
-        full = CountVectorizer(lowercase=True, **vectorizer)
-        totals = np.asarray(full.fit_transform(reference_texts).sum(axis=0)).ravel()
-        names = full.get_feature_names_out()
-        order = sorted(range(len(names)), key=lambda i: (-totals[i], names[i]))[:n]
-        self.vocab = [str(names[i]) for i in order]
-        self.vectorizer = CountVectorizer(lowercase=True, vocabulary=self.vocab, **vectorizer)
-        freqs = self.frequencies(reference_texts)
-        self.mean = freqs.mean(axis=0)
-        self.std = freqs.std(axis=0) + 1e-9
-
-    def size(self, text: str) -> int:
-        return len(text)
-
-    def frequencies(self, texts: list[str]) -> np.ndarray:
-        counts = self.vectorizer.transform(texts).toarray().astype(np.float64)
-        return counts / np.maximum([self.size(t) for t in texts], 1)[:, None]
-
-    def embed(self, texts: list[str]) -> np.ndarray:
-        z = (self.frequencies(texts) - self.mean) / self.std
-        return z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
-
-
-class FunctionWords(ZScoredFrequencies):
-    """Burrows-style baseline: the ``n`` most frequent words, per word of the text."""
-
-    def __init__(self, reference_texts: list[str], n: int = 300) -> None:
-        super().__init__(reference_texts, n, token_pattern=_WORD.pattern)
-
-    def size(self, text: str) -> int:
-        return len(_WORD.findall(text.lower()))
-
-
-class CharNgrams(ZScoredFrequencies):
-    """The ``n`` most frequent character 2-4-grams (within words and across their edges), per character."""
-
-    def __init__(self, reference_texts: list[str], n: int = 2000) -> None:
-        super().__init__(reference_texts, n, analyzer="char", ngram_range=(2, 4))
 
 
 Item = tuple[str, int, str]  # (author, book id, text)
@@ -152,7 +106,7 @@ def _eval_sets(pairs_dir, chunks: list[Item]) -> tuple[dict[str, tuple[list[Item
     """Evaluation set name -> (pool of chunks, anchor test), the training books, the split mode."""
     split = json.loads((pairs_dir / "split.json").read_text())
     book_split = {int(b): s for b, s in split["books"].items()}
-    sets = {UNSEEN_AUTHORS: ([c for c in chunks if book_split.get(c[1]) in ("validation", "test")], None)}
+    sets = {UNSEEN_AUTHORS: ([c for c in chunks if book_split.get(c[1]) == "test"], None)}
     if split["mode"] == "book_disjoint":
         test_books = {b for b, s in book_split.items() if s == BOOK_SPLIT}
         pool = [c for c in chunks if book_split.get(c[1]) in ("train", BOOK_SPLIT)]
@@ -172,6 +126,10 @@ def run_benchmark(ctx: StageContext) -> None:
                             window_words=cfg.window_words, max_seq_length=judge_cfg.max_seq_length),
         "fine-tuned": judge_scorer(recipe, ctx.inputs["judge"]),
     }
+    tuned = judges["fine-tuned"]
+    if tuned.fusion:  # "fine-tuned" is the fused score the rewards use; the judge cosine alone too
+        judges["judge cosine only"] = StyleScorer("", encoder=tuned.encoder, prefix=tuned.prefix, view=tuned.view,
+                                                  window_words=tuned.window_words)
     rows, results, authors = [], {}, {}
     for words in cfg.chunk_words:
         subset = [(a, b, t) for a, b, t, w in zip(chunks["author"], chunks["book_id"], chunks["text"],

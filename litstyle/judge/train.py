@@ -5,14 +5,16 @@ CosineSimilarityLoss on the scored pairs) or a triplet loss on the author labels
 chunks (``batch_hard_soft_margin``, ``batch_hard``, ``batch_all``; batches grouped by label so that
 every batch holds several authors with two chunks each), optionally with the scored pairs alongside
 (``judge.with_pairs``: a second dataset with CosineSimilarityLoss).  Every text first goes through
-``judge.text_view`` (fitted on the training chunks, saved with the model).  An
+``judge.text_view`` (fitted on the training chunks, saved with the model).  ``judge.fused`` adds a
+fused score (``litstyle.judge.stylometry``): stylometric features fitted on the training chunks,
+weights fitted on the validation pairs only, saved with the model.  An
 EmbeddingSimilarityEvaluator on the validation pairs (spearman cosine) drives early stopping and
 keeps the best checkpoint.  Every other option comes from the recipe's ``judge`` section
 (SentenceTransformerTrainingArguments).  Runs as one process or under ``torchrun`` (DDP; gloo on
 CPU): only rank 0 writes.
 
-Output ``<run_dir>/judge/model`` (a SentenceTransformer folder with ``litstyle_view.json``) and
-``metrics.json``.
+Output ``<run_dir>/judge/model`` (a SentenceTransformer folder with ``litstyle_view.json`` and, when
+fused, ``litstyle_fused.json``) and ``metrics.json``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import logging
 import shutil
 
 from litstyle import models, trainer_args
+from litstyle.judge.stylometry import JUDGE, CharNgrams, Fusion, FunctionWords, fit_weights
 from litstyle.judge.views import TextView
 from litstyle.rundir import StageContext
 
@@ -47,6 +50,29 @@ def _data(ctx: StageContext):
                  for split, d in pairs.items()}
         labelled = labelled.map(lambda r: {"text": view.apply(r["text"])})
     return pairs, labelled, view
+
+
+def fit_fusion(ctx: StageContext, model, train_texts: list[str], validation) -> Fusion:
+    """Stylometric features from (a seeded sample of) the training chunks; weights from the validation
+    pairs only.  Texts are already in the judge's view."""
+    import random
+
+    import numpy as np
+
+    from litstyle.style import StyleScorer
+
+    cfg = ctx.recipe.judge
+    rng = random.Random(f"{ctx.recipe.run.seed}:fused")
+    reference = rng.sample(train_texts, min(len(train_texts), cfg.fused_reference_chunks))
+    features = {"function words": FunctionWords(reference, cfg.fused_function_words),
+                "char n-grams": CharNgrams(reference, cfg.fused_char_ngrams)}
+    judge = StyleScorer("", encoder=model, prefix=cfg.text_prefix)
+    embed = {JUDGE: judge.encode, **{name: f.embed for name, f in features.items()}}
+    left, right = list(validation["sentence1"]), list(validation["sentence2"])
+    cosines = {name: np.sum(e(left) * e(right), axis=1) for name, e in embed.items()}
+    weights = fit_weights(cosines, np.asarray(validation["score"]) > 0.5, ctx.recipe.run.seed)
+    log.info("fused score weights (validation pairs): %s", {k: round(v, 3) for k, v in weights.items()})
+    return Fusion(weights, features)
 
 
 def train_judge(ctx: StageContext) -> None:
@@ -93,11 +119,15 @@ def train_judge(ctx: StageContext) -> None:
     final = {split: evaluator(split)(model) for split in held_out}
     model.save(str(ctx.out_dir / "model"))
     view.save(ctx.out_dir / "model")
+    fusion = fit_fusion(ctx, model, list(labelled["text"]), data["validation"]) if cfg.fused else None
+    if fusion:
+        fusion.save(ctx.out_dir / "model")
     shutil.rmtree(ctx.out_dir / "checkpoints", ignore_errors=True)  # the best one is in model/
     spearman = {split: round(final[split][f"{split}_spearman_cosine"], 4) for split in held_out}
     metrics = {"base": baseline, "fine_tuned": final, "train_loss": result.training_loss,
                "steps": result.global_step, "best_metric": trainer.state.best_metric, "loss": cfg.loss,
                "with_pairs": cfg.with_pairs, "text_view": view.name, "view_keep_words": len(view.keep),
+               "fused_weights": fusion.weights if fusion else None,
                "tensors_changed": changed, "tensors": len(before), "world_size": ctx.world_size}
     (ctx.out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float) + "\n")
     log.info("style judge (%s loss, %s view): spearman %s -> %s (%d steps)", cfg.loss, view.name,
