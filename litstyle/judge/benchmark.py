@@ -54,13 +54,23 @@ def sample_pairs(chunks: list[Item], n: int, rng: random.Random,
     return same, cross
 
 
+def memo(embed: Callable[[list[str]], np.ndarray]) -> Callable[[list[str]], np.ndarray]:
+    """``embed`` that embeds each distinct text once, however many pairs and calls it appears in."""
+    cache: dict[str, np.ndarray] = {}
+
+    def cached(texts: list[str]) -> np.ndarray:
+        missing = [t for t in dict.fromkeys(texts) if t not in cache]
+        if missing:
+            cache.update(zip(missing, embed(missing)))
+        return np.stack([cache[t] for t in texts])
+
+    return cached
+
+
 def cosines(embed: Callable[[list[str]], np.ndarray], pairs: list) -> np.ndarray:
-    """Cosine of each pair; every distinct text is embedded once."""
-    texts = list(dict.fromkeys(t for pair in pairs for _, t in pair))
-    index = {t: i for i, t in enumerate(texts)}
-    emb = embed(texts)
-    left = emb[[index[a[1]] for a, _ in pairs]]
-    right = emb[[index[b[1]] for _, b in pairs]]
+    """Cosine of each pair (``embed`` returns unit-length rows)."""
+    left = embed([a[1] for a, _ in pairs])
+    right = embed([b[1] for _, b in pairs])
     return np.sum(left * right, axis=1)
 
 
@@ -144,6 +154,10 @@ def run_benchmark(ctx: StageContext) -> None:
         methods = {"function words": FunctionWords(reference, cfg.function_words).embed,
                    "char n-grams": CharNgrams(reference, cfg.char_ngrams).embed,
                    **{name: s.encode for name, s in judges.items()}}
+        if tuned.fusion:  # the fused embedding extends the judge's own: encode once
+            only = methods["judge cosine only"] = memo(methods["judge cosine only"])
+            methods["fine-tuned"] = lambda texts: tuned.fusion.embed(only(texts), [tuned.view.apply(t) for t in texts])
+        methods = {name: memo(embed) for name, embed in methods.items()}
         for set_name, (pool, anchor) in sets.items():
             same_pairs, cross_pairs = sample_pairs(pool, cfg.pairs_per_class,
                                                    random.Random(f"{recipe.run.seed}:bench:{words}:{set_name}"), anchor)
@@ -159,7 +173,7 @@ def run_benchmark(ctx: StageContext) -> None:
                              "q1_same": float(np.quantile(s, 0.25)), "q3_same": float(np.quantile(s, 0.75)),
                              "q1_cross": float(np.quantile(c, 0.25)), "q3_cross": float(np.quantile(c, 0.75)),
                              "per_author": per_author_auc(same_pairs, cross_pairs, s, c)})
-                log.info("%-14s %-14s %4d words: AUC %.3f [%.3f, %.3f], EER %.3f", set_name, method, words,
+                log.info("%-14s %-17s %4d words: AUC %.3f [%.3f, %.3f], EER %.3f", set_name, method, words,
                          value, low, high, eer)
     calibration_set = UNSEEN_BOOKS if mode == "book_disjoint" else UNSEEN_AUTHORS
     calibration = {r["method"]: {"words": r["words"], "set": r["set"], "cross_median": r["median_cross"],
