@@ -1,13 +1,13 @@
 """Style-judge ablation: objective x text view x fused score, on one recipe's pairs and benchmark.
 
     .venv/bin/python benchmarks/judge_ablation.py --config config/judge_cpu.yaml \
-        --losses cosine batch_hard_soft_margin --views raw topic_masked [key=value ...]
+        --losses cosine batch_hard_soft_margin --views raw topic_masked [-- key=value ...]
 
 Runs the recipe's ``models``, ``corpus`` and ``judge_pairs`` stages once, then for each
 (loss, view) cell the ``judge`` stage (with ``judge.fused=true``, so every cell gives the judge
 cosine alone and the fused score) and ``judge_benchmark`` in ``<run_dir>/ablation/<loss>-<view>/``
-(cells already done are skipped, as stages are).  The cosine objective reads two texts per pair:
-it runs at half the recipe's batch of pairs, so that every cell encodes as many texts per step.
+(cells already done are skipped, as stages are).  Every cell encodes ``--texts-per-step`` texts a
+step: a batch of that many chunks for a triplet objective, half as many pairs for ``cosine``.
 Prints a Markdown table: AUC [95 % CI] per
 evaluation set at the largest benchmark chunk size, the same/cross median gap, and the training
 wall time; the unsupervised baselines and the base encoder once.
@@ -25,6 +25,7 @@ def main() -> None:
     parser.add_argument("--config", default="config/judge_cpu.yaml")
     parser.add_argument("--losses", nargs="+", default=["cosine", "batch_hard_soft_margin"])
     parser.add_argument("--views", nargs="+", default=["raw", "topic_masked"])
+    parser.add_argument("--texts-per-step", type=int, default=32)
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
 
@@ -46,10 +47,10 @@ def main() -> None:
             for stage in ("models", "corpus", "judge_pairs"):
                 if not (cell / stage).exists():
                     (cell / stage).symlink_to(shared / stage)
-            same_compute = [f"judge.per_device_train_batch_size={recipe.judge.trainer_kwargs()['per_device_train_batch_size'] // 2}"] \
-                if loss == "cosine" else []
+            batch = args.texts_per_step // 2 if loss == "cosine" else args.texts_per_step
             cell_recipe = load_recipe(args.config, [*args.overrides, f"run.run_dir={cell}", f"judge.loss={loss}",
-                                                    f"judge.text_view={view}", "judge.fused=true", *same_compute])
+                                                    f"judge.text_view={view}", "judge.fused=true",
+                                                    f"judge.per_device_train_batch_size={batch}"])
             judge = run_stage(cell_recipe, get_stage("judge"))
             bench = run_stage(cell_recipe, get_stage("judge_benchmark"))
             results = json.loads((bench.path / "results.json").read_text())
