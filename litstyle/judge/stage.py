@@ -87,6 +87,9 @@ def build_judge_pairs(ctx: StageContext) -> None:
     by_author: dict[str, list[Chunk]] = defaultdict(list)
     for chunk in chunks:
         by_author[chunk.author].append(chunk)
+    missing = [a for a in ctx.recipe.run.authors if a not in by_author]
+    if cfg.split == "book_disjoint" and missing:
+        log.warning("run.authors not in the corpus, so not pinned to training: %s", "; ".join(missing))
     book_split = split_books(by_author, cfg.split_ratios, seed, cfg.split, ctx.recipe.run.authors)
     split_chunks = {s: [c for c in chunks if book_split[c.book_id] == s] for s in names}
     # book_disjoint: training authors may have one training book left -> same-author pairs within it
