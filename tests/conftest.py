@@ -120,10 +120,14 @@ def wait_for(path: Path, timeout_s: float = 900, alive=lambda: True) -> bool:
 def interrupt_at_checkpoint(script: str, args: list[str], run_dir: Path, stage: str, step: int, sig: int) -> tuple[int, str]:
     """Run a stage script and send ``sig`` once its checkpoint ``step`` is complete (trainer_state.json
     written).  Returns (exit code, stderr)."""
+    import signal
     import subprocess
 
+    # a shell without job control starts background jobs with SIGINT ignored, and Python keeps an
+    # ignored SIGINT ignored: give the stage the default disposition, as a terminal would
     proc = subprocess.Popen([PYTHON, str(REPO / script), "--config", str(DEMO), *args], cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     state = run_dir / "checkpoints" / stage / f"checkpoint-{step}" / "trainer_state.json"
     try:
         reached = wait_for(state, alive=lambda: proc.poll() is None)
