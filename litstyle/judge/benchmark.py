@@ -154,10 +154,10 @@ def run_benchmark(ctx: StageContext) -> None:
         methods = {"function words": FunctionWords(reference, cfg.function_words).embed,
                    "char n-grams": CharNgrams(reference, cfg.char_ngrams).embed,
                    **{name: s.encode for name, s in judges.items()}}
-        if tuned.fusion:  # the fused embedding extends the judge's own: encode once
-            only = methods["judge cosine only"] = memo(methods["judge cosine only"])
-            methods["fine-tuned"] = lambda texts: tuned.fusion.embed(only(texts), [tuned.view.apply(t) for t in texts])
         methods = {name: memo(embed) for name, embed in methods.items()}
+        if tuned.fusion:  # the fused embedding extends the judge's own: encode once
+            only = methods["judge cosine only"]
+            methods["fine-tuned"] = memo(lambda texts: tuned.fusion.embed(only(texts), [tuned.view.apply(t) for t in texts]))
         for set_name, (pool, anchor) in sets.items():
             same_pairs, cross_pairs = sample_pairs(pool, cfg.pairs_per_class,
                                                    random.Random(f"{recipe.run.seed}:bench:{words}:{set_name}"), anchor)
