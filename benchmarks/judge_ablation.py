@@ -7,7 +7,8 @@ Runs the recipe's ``models``, ``corpus`` and ``judge_pairs`` stages once, then f
 (loss, view) cell the ``judge`` stage (with ``judge.fused=true``, so every cell gives the judge
 cosine alone and the fused score) and ``judge_benchmark`` in ``<run_dir>/ablation/<loss>-<view>/``
 (cells already done are skipped, as stages are).  Every cell encodes ``--texts-per-step`` texts a
-step: a batch of that many chunks for a triplet objective, half as many pairs for ``cosine``.
+step: a batch of that many chunks for a triplet objective, half as many pairs for ``cosine`` and
+``mnrl``.
 Prints a Markdown table: AUC [95 % CI] per
 evaluation set at the largest benchmark chunk size, the same/cross median gap, and the training
 wall time; the unsupervised baselines and the base encoder once.
@@ -47,7 +48,7 @@ def main() -> None:
             for stage in ("models", "corpus", "judge_pairs"):
                 if not (cell / stage).exists():
                     (cell / stage).symlink_to(shared / stage)
-            batch = args.texts_per_step // 2 if loss == "cosine" else args.texts_per_step
+            batch = args.texts_per_step // 2 if loss in ("cosine", "mnrl") else args.texts_per_step
             cell_recipe = load_recipe(args.config, [*args.overrides, f"run.run_dir={cell}", f"judge.loss={loss}",
                                                     f"judge.text_view={view}", "judge.fused=true",
                                                     f"judge.per_device_train_batch_size={batch}"])

@@ -462,8 +462,9 @@ class JudgeTrainConfig(TrainerSection):
     early_stopping_patience: int = Field(3, ge=1)
     early_stopping_threshold: float = Field(0.003, ge=0.0)
     # cosine: CosineSimilarityLoss on the scored pairs (the paper); the others are sentence-transformers'
-    # triplet losses on author labels of the training chunks (many negatives per batch)
-    loss: Literal["cosine", "batch_hard_soft_margin", "batch_hard", "batch_all"] = "cosine"
+    # triplet losses on author labels of the training chunks (many negatives per batch); mnrl: multiple-
+    # negatives ranking on (chunk, same author's other book) rows, no author twice in a batch
+    loss: Literal["cosine", "batch_hard_soft_margin", "batch_hard", "batch_all", "mnrl"] = "cosine"
     with_pairs: bool = False  # a label loss also trains CosineSimilarityLoss on the scored (graded) pairs
     text_view: Literal["raw", "topic_masked"] = "raw"  # what the judge reads (litstyle.judge.views)
     view_keep_words: int = Field(300, gt=0)  # topic_masked: the most frequent shared words kept
@@ -481,7 +482,7 @@ class JudgeTrainConfig(TrainerSection):
         defaults: dict[str, Any] = {"eval_strategy": "steps", "save_strategy": "steps", "load_best_model_at_end": True,
                                     "metric_for_best_model": self.METRIC, "greater_is_better": True,
                                     "save_total_limit": 2}
-        if self.loss != "cosine":  # batches hold several chunks of each author they draw
+        if self.loss not in ("cosine", "mnrl"):  # batches hold several chunks of each author they draw
             defaults["batch_sampler"] = "group_by_label"
         if self.text_prefix:
             defaults["prompts"] = self.text_prefix

@@ -80,7 +80,8 @@ def sft_dataset(repeat: int = 4, stories: list[str] = STORIES):
 # The smallest corpus + style judge that the SFT-data and GRPO tests can score with (built once per session).
 JUDGED = ["corpus.chunk_words=[128, 500]", "judge_benchmark.chunk_words=[128]", "judge_pairs.graded_fraction=0",
           "judge_pairs.train_pairs=32", "judge_pairs.eval_pairs=16", "judge.max_steps=2",
-          "judge.per_device_train_batch_size=8", "judge.eval_steps=2", "judge.save_steps=2", "judge.max_seq_length=128"]
+          "judge.per_device_train_batch_size=8", "judge.eval_steps=2", "judge.save_steps=2", "judge.max_seq_length=128",
+          "judge.fused=false"]  # the raw judge cosine (thresholds in the tests); the e2e test runs the fused score
 
 
 @pytest.fixture(scope="session")

@@ -73,15 +73,12 @@ def _mean_cosines(embeddings, labels) -> tuple[float, float]:
     return float(sum(same) / len(same)), float(sum(cross) / len(cross))
 
 
-def test_triplet_objective_pulls_authors_together_and_apart(pairs_run: Path, tmp_path: Path) -> None:
-    """batch-hard soft-margin triplet loss on a tiny labelled set (4 authors x 8 chunks), topic view."""
+@pytest.fixture(scope="module")
+def tiny_labelled(pairs_run: Path, tmp_path_factory: pytest.TempPathFactory):
+    """A run dir whose labelled training chunks are cut to 4 authors x 8 chunks (pairs as built)."""
     from datasets import load_from_disk
 
-    from litstyle import models
-    from litstyle.stages import get_stage
-    from litstyle.style import StyleScorer, judge_scorer
-
-    run_dir = tmp_path / "triplet"
+    run_dir = tmp_path_factory.mktemp("tiny")
     (run_dir / "judge_pairs").mkdir(parents=True)
     (run_dir / "corpus").symlink_to(pairs_run / "corpus")
     for item in (pairs_run / "judge_pairs").iterdir():
@@ -96,20 +93,60 @@ def test_triplet_objective_pulls_authors_together_and_apart(pairs_run: Path, tmp
     tiny = labelled.select(keep)
     tiny.save_to_disk(str(run_dir / "judge_pairs" / "labelled"))
     assert len(tiny) == 32 and len(set(tiny["label"])) == 4
-    steps = ["judge.loss=batch_hard_soft_margin", "judge.text_view=topic_masked", "judge.max_steps=16",
-             "judge.per_device_train_batch_size=16", "judge.eval_steps=16", "judge.save_steps=16"]
+    return run_dir, tiny
+
+
+@pytest.mark.parametrize("loss,view,batch", [("batch_hard_soft_margin", "topic_masked", 16), ("mnrl", "raw", 4)])
+def test_contrastive_objective_pulls_authors_together_and_apart(tiny_labelled, tmp_path: Path, loss: str,
+                                                               view: str, batch: int) -> None:
+    """A label objective on a tiny labelled set (4 authors x 8 chunks): the batch-hard soft-margin
+    triplet loss (topic view), and MNRL (rows of 4 distinct authors, each a chunk and a same-author positive)."""
+    from litstyle import models
+    from litstyle.stages import get_stage
+    from litstyle.style import StyleScorer, judge_scorer
+
+    source, tiny = tiny_labelled
+    run_dir = tmp_path / loss
+    run_dir.mkdir()
+    for item in source.iterdir():
+        (run_dir / item.name).symlink_to(item)
+    steps = [f"judge.loss={loss}", f"judge.text_view={view}", "judge.max_steps=16",
+             f"judge.per_device_train_batch_size={batch}", "judge.eval_steps=16", "judge.save_steps=16"]
     recipe = load_recipe(DEMO, [f"run.run_dir={run_dir}", *SMALL, *steps])
     result = run_stage(recipe, get_stage("judge"))
     metrics = json.loads((result.path / "metrics.json").read_text())
-    assert metrics["loss"] == "batch_hard_soft_margin" and metrics["text_view"] == "topic_masked"
+    assert metrics["loss"] == loss and metrics["text_view"] == view
     assert metrics["steps"] == 16
-    judge = judge_scorer(recipe, result.path)
-    assert judge.view.name == "topic_masked"  # read from the model folder
+    judge = judge_scorer(recipe, result.path, fused=False)  # the encoder's own cosines
+    assert judge.view.name == view  # read from the model folder
     base = StyleScorer(models.resolve("minilm"), view=judge.view, max_seq_length=128)
     before = _mean_cosines(base.encode(tiny["text"]), tiny["label"])
     after = _mean_cosines(judge.encode(tiny["text"]), tiny["label"])
-    print(f"\nsame/cross-author mean cosine: before {before}, after {after}")
+    print(f"\n{loss}: same/cross-author mean cosine: before {before}, after {after}")
     assert after[0] > before[0] + 0.02 and after[1] < before[1] - 0.02
+
+
+def test_mnrl_batches_hold_distinct_authors() -> None:
+    """MNRL rows pair chunks of one author (other book when it has one); no author twice in a batch."""
+    from datasets import Dataset
+
+    from litstyle.judge.train import distinct_author_batches, positive_pairs
+
+    labelled = Dataset.from_dict({"text": [f"a{i}" for i in range(6)] + [f"b{i}" for i in range(6)] + ["c0", "c1"],
+                                  "label": [0] * 6 + [1] * 6 + [2] * 2,
+                                  "book_id": [1, 1, 1, 2, 2, 2] + [3] * 6 + [4, 4]})
+    rows = positive_pairs(labelled, seed=7)
+    assert len(rows) == 14
+    book = dict(zip(labelled["text"], labelled["book_id"]))
+    label = dict(zip(labelled["text"], labelled["label"]))
+    for a, p, y in zip(rows["anchor"], rows["positive"], rows["label"]):
+        assert a != p and label[a] == label[p] == y
+        assert y != 0 or book[a] != book[p]  # author 0 has two books: always across them
+    assert rows.to_dict() == positive_pairs(labelled, seed=7).to_dict()  # seeded
+    batches = list(distinct_author_batches(rows, batch_size=3, drop_last=False, valid_label_columns=["label"]))
+    assert sum(len(b) for b in batches) >= len(rows) - 2
+    for batch in batches:
+        assert len({rows[i]["label"] for i in batch}) == len(batch)
 
 
 def test_fused_weights_come_from_validation_only(pairs_run: Path, tmp_path: Path) -> None:

@@ -1,9 +1,11 @@
 """Stage ``judge``: fine-tune the sentence-transformer style judge.
 
 sentence-transformers' own trainer and losses.  ``judge.loss``: ``cosine`` (the paper:
-CosineSimilarityLoss on the scored pairs) or a triplet loss on the author labels of the training
+CosineSimilarityLoss on the scored pairs), a triplet loss on the author labels of the training
 chunks (``batch_hard_soft_margin``, ``batch_hard``, ``batch_all``; batches grouped by label so that
-every batch holds several authors with two chunks each), optionally with the scored pairs alongside
+every batch holds several authors with two chunks each) or ``mnrl`` (MultipleNegativesRankingLoss
+on (chunk, chunk of the same author's other book) rows, no author twice in a batch, so every
+in-batch negative is another author), optionally with the scored pairs alongside
 (``judge.with_pairs``: a second dataset with CosineSimilarityLoss).  Every text first goes through
 ``judge.text_view`` (fitted on the training chunks, saved with the model).  ``judge.fused`` adds a
 fused score (``litstyle.judge.stylometry``): stylometric features fitted on the training chunks,
@@ -24,6 +26,7 @@ import logging
 import shutil
 
 from litstyle import models, trainer_args
+from litstyle.judge.pairs import PairSampler
 from litstyle.judge.stylometry import JUDGE, CharNgrams, Fusion, FunctionWords, fit_weights
 from litstyle.judge.views import TextView
 from litstyle.rundir import StageContext
@@ -31,7 +34,34 @@ from litstyle.rundir import StageContext
 log = logging.getLogger(__name__)
 
 LABEL_LOSSES = {"batch_hard_soft_margin": "BatchHardSoftMarginTripletLoss", "batch_hard": "BatchHardTripletLoss",
-                "batch_all": "BatchAllTripletLoss"}
+                "batch_all": "BatchAllTripletLoss", "mnrl": "MultipleNegativesRankingLoss"}
+
+
+def positive_pairs(labelled, seed: int):
+    """MNRL rows (anchor, positive, label): one per training chunk, each a seeded draw of an author and
+    two of its chunks from different books (from one book when the author has only one)."""
+    import random
+
+    from datasets import Dataset
+
+    items = list(zip(labelled["text"], labelled["label"], labelled["book_id"]))
+    sampler = PairSampler(items, lambda i: i[1], lambda i: i[2], same_book=True)
+    rng = random.Random(f"{seed}:mnrl")
+    rows = [sampler.same(rng) for _ in items]
+    return Dataset.from_dict({"anchor": [a[0] for a, _ in rows], "positive": [b[0] for _, b in rows],
+                              "label": [a[1] for a, _ in rows]})
+
+
+def distinct_author_batches(dataset, **kwargs):
+    """Batch sampler for ``mnrl``: sentence-transformers' NoDuplicatesBatchSampler with the author label
+    in its duplicate check, so no author (and no text) appears twice in a batch; the scored pairs
+    alongside (``with_pairs``) are batched as usual."""
+    from sentence_transformers.base.sampler import DefaultBatchSampler, NoDuplicatesBatchSampler
+    from torch.utils.data import RandomSampler
+
+    if "anchor" not in dataset.column_names:  # the trainer's default batch sampler
+        return DefaultBatchSampler(RandomSampler(dataset, generator=kwargs.get("generator")), **kwargs)
+    return NoDuplicatesBatchSampler(dataset, **{**kwargs, "valid_label_columns": None})
 
 
 def _data(ctx: StageContext):
@@ -44,7 +74,7 @@ def _data(ctx: StageContext):
     labelled = load_from_disk(str(folder / "labelled"))
     view = TextView.fit(cfg.text_view, labelled["text"], labelled["author"], cfg.view_keep_words)
     pairs = {split: data[split].select_columns(["sentence1", "sentence2", "score"]) for split in data}
-    labelled = labelled.select_columns(["text", "label"])
+    labelled = labelled.select_columns(["text", "label", "book_id"])
     if view.name != "raw":
         pairs = {split: d.map(lambda r: {"sentence1": view.apply(r["sentence1"]), "sentence2": view.apply(r["sentence2"])})
                  for split, d in pairs.items()}
@@ -88,6 +118,8 @@ def train_judge(ctx: StageContext) -> None:
                                 trust_remote_code=recipe.models.trust_remote_code)
     model.max_seq_length = cfg.max_seq_length
     args = trainer_args.build("judge", recipe, ctx.out_dir / "checkpoints")
+    if cfg.loss == "mnrl":
+        args.batch_sampler = distinct_author_batches
     held_out = [split for split in data if split != "train"]
 
     def evaluator(split: str) -> EmbeddingSimilarityEvaluator:
@@ -101,9 +133,11 @@ def train_judge(ctx: StageContext) -> None:
         train, loss, eval_data = data["train"], losses.CosineSimilarityLoss(model), data["validation"]
     else:
         label_loss = getattr(losses, LABEL_LOSSES[cfg.loss])(model)
-        train, loss, eval_data = labelled, label_loss, None  # the triplet loss has no scored validation pairs
+        train = (positive_pairs(labelled, recipe.run.seed) if cfg.loss == "mnrl"
+                 else labelled.select_columns(["text", "label"]))
+        loss, eval_data = label_loss, None  # no scored validation pairs for these losses
         if cfg.with_pairs:
-            train = {"authors": labelled, "pairs": data["train"]}
+            train = {"authors": train, "pairs": data["train"]}
             loss = {"authors": label_loss, "pairs": losses.CosineSimilarityLoss(model)}
     before = {k: v.detach().clone() for k, v in model.state_dict().items()}
     baseline = {split: evaluator(split)(model) for split in held_out}
