@@ -159,7 +159,7 @@ def test_demo_corpus_script_builds_then_skips(demo_recipe: Path) -> None:
     assert first.returncode == 0, first.stderr[-2000:]
     assert "stage corpus: done" in first.stderr
     manifest = json.loads((load_recipe(demo_recipe).run_dir / "corpus" / "manifest.json").read_text())
-    assert manifest["counts"]["books"] == 15 and manifest["counts"]["books_failed"] == 0
+    assert manifest["counts"]["books"] == 62 and manifest["counts"]["books_failed"] == 0
     assert manifest["counts"]["chunks"]["1500"] > 500
     second = subprocess.run(script, capture_output=True, text=True, cwd=REPO, timeout=60)
     assert second.returncode == 0 and "stage corpus: up to date, skipped" in second.stderr

@@ -157,7 +157,8 @@ def corpus_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _pairs_recipe(run_dir: Path, url: str, *extra: str):
     return load_recipe(DEMO, [f"run.run_dir={run_dir}", "corpus.chunk_words=[128]", "judge_benchmark.chunk_words=[128]", f"llm.rewriter.base_url={url}",
-                              "llm.rewriter.retries=0", "judge_pairs.graded_fraction=0.2", *extra])
+                              "llm.rewriter.retries=0", "judge_pairs.graded_fraction=0.2", "judge_pairs.train_pairs=240",
+                              "judge_pairs.split=author_disjoint", *extra])
 
 
 def test_pairs_stage_end_to_end(corpus_run: Path) -> None:

@@ -16,7 +16,9 @@ from litstyle.rundir import run_stage
 
 pytestmark = pytest.mark.slow
 
-SMALL = ["corpus.chunk_words=[128]", "judge_benchmark.chunk_words=[128]", "judge_pairs.graded_fraction=0", "judge_pairs.train_pairs=64",
+# 15 books of 11 authors (the targets and their second books + 7 more), author-disjoint: a small corpus of its own
+BOOKS = ["corpus.include=[74, 1400, 158, 153, 2701, 1260, 84, 43, 1661, 345, 514]", "judge_pairs.split=author_disjoint"]
+SMALL = [*BOOKS, "corpus.chunk_words=[128]", "judge_benchmark.chunk_words=[128]", "judge_pairs.graded_fraction=0", "judge_pairs.train_pairs=64",
          "judge_pairs.eval_pairs=16", "judge.max_steps=4", "judge.per_device_train_batch_size=8",
          "judge.eval_steps=2", "judge.save_steps=2", "judge.logging_steps=1", "judge.learning_rate=1e-4",
          "judge.max_seq_length=128"]
