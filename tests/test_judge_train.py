@@ -149,6 +149,10 @@ def test_mnrl_batches_hold_distinct_authors() -> None:
     assert sum(len(b) for b in batches) >= len(rows) - 2
     for batch in batches:
         assert len({rows[i]["label"] for i in batch}) == len(batch)
+    # the scored pairs beside them (with_pairs) keep the trainer's default random batches
+    pairs = Dataset.from_dict({"sentence1": ["x"] * 10, "sentence2": ["y"] * 10, "score": [1.0] * 10})
+    batches = list(distinct_author_batches(pairs, batch_size=4, drop_last=False, valid_label_columns=["score"]))
+    assert [len(b) for b in batches] == [4, 4, 2] and sorted(i for b in batches for i in b) == list(range(10))
 
 
 def test_fused_weights_come_from_validation_only(pairs_run: Path, tmp_path: Path) -> None:
