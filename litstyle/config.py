@@ -482,7 +482,11 @@ class JudgeTrainConfig(TrainerSection):
         defaults: dict[str, Any] = {"eval_strategy": "steps", "save_strategy": "steps", "load_best_model_at_end": True,
                                     "metric_for_best_model": self.METRIC, "greater_is_better": True,
                                     "save_total_limit": 2}
-        if self.loss not in ("cosine", "mnrl"):  # batches hold several chunks of each author they draw
+        if self.loss == "mnrl":  # no author twice in a batch: every in-batch negative is another author
+            from litstyle.judge.train import distinct_author_batches
+
+            defaults["batch_sampler"] = distinct_author_batches
+        elif self.loss != "cosine":  # batches hold several chunks of each author they draw
             defaults["batch_sampler"] = "group_by_label"
         if self.text_prefix:
             defaults["prompts"] = self.text_prefix

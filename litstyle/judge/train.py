@@ -118,8 +118,6 @@ def train_judge(ctx: StageContext) -> None:
                                 trust_remote_code=recipe.models.trust_remote_code)
     model.max_seq_length = cfg.max_seq_length
     args = trainer_args.build("judge", recipe, ctx.out_dir / "checkpoints")
-    if cfg.loss == "mnrl":
-        args.batch_sampler = distinct_author_batches
     held_out = [split for split in data if split != "train"]
 
     def evaluator(split: str) -> EmbeddingSimilarityEvaluator:
