@@ -99,8 +99,8 @@ def test_registry_names_and_custom_import() -> None:
         build_rewards(["style"], Resources())
 
 
-def _content(server: FaultServer, retries: int = 0):
-    client = LLMClient(server.base_url, "fake", timeout_s=2, retries=retries, concurrency=4)
+def _content(server: FaultServer, retries: int = 0, concurrency: int = 4):
+    client = LLMClient(server.base_url, "fake", timeout_s=2, retries=retries, concurrency=concurrency)
     judge = ContentJudge(client, "Grade {plot}.\n<story>\n{story}\n</story>\n")
     return client, make_content(Resources(content_judge=judge))
 
@@ -109,7 +109,7 @@ def test_content_reward_gates_digits_and_failures_as_none() -> None:
     metrics: dict[str, list[float]] = {}
     with FaultServer(answer="7") as server:
         server.behaviours.extend(["ok", "500", "ok"])
-        client, reward = _content(server)
+        client, reward = _content(server, concurrency=1)  # requests arrive in input order: the 2nd gets the 500
         try:
             kwargs = {"plot": ["a fox"] * 4, "author": ["Twain, Mark"] * 4, "title": ["Tom Sawyer"] * 4,
                       "sample_text": ["x"] * 4, "log_metric": lambda k, v: metrics.setdefault(k, []).append(v)}
