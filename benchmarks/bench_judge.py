@@ -2,7 +2,7 @@
 with concurrency 8, in one run.  Each call grades a different ~400-word story (so that vLLM's prefix
 cache cannot answer a call from an earlier one beyond the shared instructions and plot).
 
-    make judge-venv
+    make install
     .venv/bin/python benchmarks/bench_judge.py [--config config/demo_cpu.yaml] [key=value ...]
 
 Starts the judge server of the recipe (or uses the running one), prints wall times and the ratio

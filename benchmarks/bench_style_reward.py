@@ -18,7 +18,7 @@ import numpy as np
 from litstyle import models
 from litstyle.corpus.chunk import pack, sentence_units
 from litstyle.corpus.clean import clean_text
-from litstyle.style import StyleScorer
+from litstyle.style.scorer import StyleScorer
 
 
 def per_pair(scorer: StyleScorer, completions: list[str], reference: str) -> list[float]:

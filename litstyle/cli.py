@@ -1,4 +1,5 @@
-"""The command line shared by the pipeline and every stage script.
+"""The entry points of the pipeline and of every stage script: parse (:mod:`litstyle.command`),
+validate the whole recipe (trainer sections included), then run.
 
 ``--config FILE`` plus ``dotted.key=value`` overrides, ``--force``, ``--check``.  Bad input is
 reported as one ``error: ...`` line on stderr with exit code 2, before any model loads.
@@ -11,61 +12,29 @@ import logging
 import sys
 from typing import Any, Callable
 
-from litstyle.config import ConfigError, Recipe, load_recipe
+from litstyle import checks, trainer_args
+from litstyle.command import parser, report_errors
+from litstyle.config import Recipe, load_recipe
 from litstyle.log import setup_logging
-from litstyle.rundir import StageError
+from litstyle.rundir import run_stage
+from litstyle.stages import get_stage, names
 
-log = logging.getLogger(__name__)
-
-
-def parser(prog: str, description: str | None, *, stage_flags: bool = True,
-           selection: bool = False) -> argparse.ArgumentParser:
-    """``--config FILE`` + overrides + ``--log-level``; stage entry points add ``--force``/``--check``."""
-    p = argparse.ArgumentParser(prog=prog, description=(description or "").strip().splitlines()[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", required=True, metavar="FILE", help="recipe YAML (see config/)")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                   help="dotted overrides, e.g. grpo.beta=0.001 run.run_dir=runs/x")
-    if stage_flags:
-        p.add_argument("--force", action="store_true", help="rerun even when the output is up to date")
-        p.add_argument("--check", action="store_true", help="validate the recipe and exit (loads no model)")
-    if selection:
-        p.add_argument("--only", metavar="STAGE[,STAGE]", help="run only these stages")
-        p.add_argument("--from", dest="start", metavar="STAGE", help="run this stage and the ones after it")
-    p.add_argument("--log-level", default=None, choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-                   help="overrides run.log_level")
-    return p
-
-
-def report_errors(body: Callable[[], int | None]) -> int:
-    """Run ``body``; expected failures become one ``error: ...`` line: exit 2 for bad input, 1 for a
-    stage that could not finish.  Anything else is a bug and keeps its traceback."""
-    try:
-        return body() or 0
-    except ConfigError as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        return 2
-    except StageError as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        return 1
-    except KeyboardInterrupt:
-        sys.stderr.write("interrupted: finished stages are kept, the running one left no output\n")
-        return 130
+log = logging.getLogger("litstyle.cli")  # also when run as __main__
 
 
 def main(argv: list[str] | None, *, prog: str, description: str | None,
          action: Callable[[Recipe, argparse.Namespace], Any], trainer_sections: list[str] | None = None,
-         selection: bool = False) -> int:
+         selection: bool = False, stages: Callable[[argparse.Namespace], list[str]] = lambda args: names()) -> int:
     """Parse, validate, then run ``action``.  ``trainer_sections``: which trainer sections to
-    validate before a run (None: all of them; ``--check`` always validates all)."""
+    validate before a run (None: all of them; ``--check`` always validates all); ``stages``: the stages
+    the command will run (:mod:`litstyle.checks` checks their inputs)."""
     args = parser(prog, description, selection=selection).parse_intermixed_args(argv)
 
     def body() -> int:
         recipe = load_recipe(args.config, args.overrides)
         setup_logging(args.log_level or recipe.run.log_level)
-        from litstyle import trainer_args
-
         trainer_args.check_recipe(recipe, None if args.check else trainer_sections)
+        checks.check_inputs(recipe, [get_stage(name) for name in stages(args)])
         if args.check:
             log.info("%s: recipe is valid", args.config)
             return 0
@@ -75,12 +44,29 @@ def main(argv: list[str] | None, *, prog: str, description: str | None,
     return report_errors(body)
 
 
-def stage_main(name: str, argv: list[str] | None = None, *, trainer_sections: list[str] | None = None) -> int:
-    """Entry point of a stage script: run the one stage ``name`` of the pipeline."""
-    from litstyle.stages import get_stage
-    from litstyle.rundir import run_stage
-
+def stage_main(name: str, argv: list[str] | None = None, *, trainer_sections: list[str] | None = None,
+               prog: str | None = None) -> int:
+    """Entry point of a stage script: run the one stage ``name`` of the pipeline (validating its own
+    trainer section, or ``trainer_sections``)."""
     stage = get_stage(name)
-    return main(argv, prog=sys.argv[0], description=f"stage {name}: {stage.description}",
-                action=lambda recipe, args: run_stage(recipe, stage, force=args.force),
-                trainer_sections=trainer_sections or [])
+    sections = trainer_sections if trainer_sections is not None else [stage.trainer] if stage.trainer else []
+    return main(argv, prog=prog or sys.argv[0], description=f"stage {name}: {stage.description}",
+                action=lambda recipe, args: run_stage(recipe, stage, force=args.force), trainer_sections=sections,
+                stages=lambda args: [name])
+
+
+def run_one(argv: list[str] | None = None) -> int:
+    """``python -m litstyle.cli STAGE --config FILE [...]``: one stage, wherever litstyle is installed.  What
+    the pipeline launches (alone, or under ``accelerate launch -m`` / ``torchrun -m``), and what a container
+    runs without the repository's scripts."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    known = names()
+    if not argv or argv[0] not in known:
+        got = f"unknown stage {argv[0]!r}" if argv and not argv[0].startswith("-") else "no stage given"
+        sys.stderr.write(f"error: python -m litstyle.cli STAGE --config FILE: {got}; stages: {', '.join(known)}\n")
+        return 2
+    return stage_main(argv[0], argv[1:], prog=f"python -m litstyle.cli {argv[0]}")
+
+
+if __name__ == "__main__":
+    sys.exit(run_one())

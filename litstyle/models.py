@@ -11,6 +11,7 @@ A name is one of:
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import importlib.util
 import logging
 import os
@@ -20,6 +21,8 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+
+from litstyle.errors import StageError
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +83,31 @@ def resolve(name: str, cache_dir: str | Path | None = None) -> str:
     return name
 
 
+def identity(model: str) -> str:
+    """What a model *is*, for caches of its answers: a local folder by a hash of its small files (config,
+    tokenizer) and of each weight file's size and first and last MiB (cheap on 16 GB, different for
+    any other checkpoint); a hub id by the snapshot it resolves to offline, else by its name."""
+    folder = Path(model).expanduser()
+    if not folder.is_dir():
+        try:
+            from huggingface_hub import snapshot_download
+
+            folder = Path(snapshot_download(model, local_files_only=True))
+        except Exception:  # noqa: BLE001 - not in the local hub cache: the id is all we know
+            return f"hub:{model}"
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(folder)).encode())
+        size = path.stat().st_size
+        digest.update(str(size).encode())
+        with open(path, "rb") as handle:
+            digest.update(handle.read(1 << 20))
+            if size > 2 << 20:
+                handle.seek(-(1 << 20), 2)
+                digest.update(handle.read())
+    return f"sha256:{digest.hexdigest()}"
+
+
 @contextmanager
 def _locked(path: Path) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -130,6 +158,20 @@ def _convert_gguf(folder: Path, gguf_file: str, out: Path) -> None:
     tokenizer.save_pretrained(out)
 
 
+def fetch_hub(name: str) -> dict[str, str]:
+    """Download hub model ``name`` into the Hugging Face cache (HF_HOME; a token from HF_TOKEN for gated
+    models) with the hub client's own retries and progress bars.  Returns its snapshot folder and revision."""
+    from huggingface_hub import snapshot_download  # heavy third-party import, only for hub models
+
+    log.info("fetching %s from the hub (once; later stages and servers read the cache)", name)
+    try:
+        snapshot = Path(snapshot_download(name))
+    except Exception as exc:  # the hub client raises HTTP, offline-mode and OS errors alike
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise StageError(f"models: cannot fetch {name!r} from the hub: {first}") from None
+    return {"snapshot": str(snapshot), "revision": snapshot.name}
+
+
 def prepare_stage(ctx) -> None:  # ctx: litstyle.rundir.StageContext
     """Stage ``models``: resolve every configured model once (converting aliases into the cache)
     and record where each one lives, so later stages and the judge server start without delay."""
@@ -142,7 +184,9 @@ def prepare_stage(ctx) -> None:  # ctx: litstyle.rundir.StageContext
         path = resolve(name, cfg.cache_dir)
         kind = "hub" if path == name and not Path(name).is_dir() else "local"
         resolved[role] = {"name": name, "path": path, "kind": kind}
-        log.info("model %-9s %s -> %s", role, name, path)
+        if kind == "hub":  # fetched now, not inside a vLLM server's start-up window or a trainer's first step
+            resolved[role].update(fetch_hub(name))
+        log.info("model %-9s %s -> %s", role, name, resolved[role].get("snapshot", path))
     (ctx.out_dir / "models.json").write_text(json.dumps(resolved, indent=2) + "\n")
     ctx.counts["models"] = len(resolved)
     ctx.counts["local"] = sum(1 for entry in resolved.values() if entry["kind"] == "local")

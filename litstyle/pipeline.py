@@ -1,8 +1,10 @@
 """Run the pipeline's stages in order: ``python -m litstyle.pipeline --config config/demo_cpu.yaml``.
 
 Each stage is skipped when its manifest is up to date; ``--force`` reruns the selected stages,
-``--only a,b`` / ``--from STAGE`` select stages.  A trainer stage whose section sets
-``accelerate_config`` runs as ``accelerate launch --config_file FILE <its script>`` (multi-GPU).
+``--only a,b`` / ``--from STAGE`` select stages.  A stage that loads models onto the accelerator runs in
+a process of its own (``python -m litstyle.cli STAGE``), so its memory is returned before the next one;
+a trainer stage whose section sets ``accelerate_config`` runs as ``accelerate launch --config_file FILE
+-m litstyle.cli STAGE`` (multi-GPU).
 With ``llm.share_servers`` each LLM server starts once and stays up until the pipeline ends.
 Ends with a table of per-stage wall times.  ``--check`` validates the whole recipe without
 loading a model.
@@ -14,21 +16,22 @@ import logging
 import subprocess
 import sys
 from contextlib import ExitStack
-from pathlib import Path
 
 from litstyle import cli, serve, stages
-from litstyle.config import ConfigError, Recipe
-from litstyle.rundir import Stage, StageError, StageResult, read_manifest, run_stage, stage_path, stale_reason
+from litstyle.config import Recipe
+from litstyle.errors import ConfigError, StageError
+from litstyle.rundir import Stage, StageResult, read_manifest, run_stage, stage_path, stale_reason
 
 log = logging.getLogger("litstyle.pipeline")
-REPO = Path(__file__).resolve().parents[1]
 
 
 def select(only: str | None = None, start: str | None = None) -> list[Stage]:
     known = stages.names()
     chosen = list(stages.STAGES)
-    if only:
+    if only is not None:
         wanted = [name.strip() for name in only.split(",") if name.strip()]
+        if not wanted:
+            raise ConfigError(f"--only: no stage named; give one or more of {', '.join(known)} (comma-separated)")
         for name in wanted:
             if name not in known:
                 raise ConfigError(f"--only: unknown stage {name!r}; stages: {', '.join(known)}")
@@ -37,23 +40,41 @@ def select(only: str | None = None, start: str | None = None) -> list[Stage]:
         if start not in known:
             raise ConfigError(f"--from: unknown stage {start!r}; stages: {', '.join(known)}")
         chosen = [s for s in chosen if known.index(s.name) >= known.index(start)]
+    if not chosen:
+        raise ConfigError(f"--only {only} --from {start}: selects no stage (--from drops every stage --only names)")
     return chosen
 
 
+def check_selection(recipe: Recipe, chosen: list[Stage]) -> None:
+    """Every input of a selected stage runs before it or is already in the run dir: else one line naming
+    it, before any stage runs or server starts."""
+    selected = {stage.name for stage in chosen}
+    for stage in chosen:
+        for name in stage.input_names(recipe):
+            if name not in selected and read_manifest(stage_path(recipe, name)) is None:
+                raise ConfigError(f"stage {stage.name!r} needs the output of stage {name!r}, which is not selected and "
+                                 f"not in {recipe.run_dir}: add it to --only or run it first")
+
+
 def launch(recipe: Recipe, stage: Stage, *, force: bool) -> StageResult:
-    """Run ``stage`` through ``accelerate launch`` with its section's accelerate config."""
-    config_file = getattr(recipe, stage.trainer).accelerate_config
+    """Run ``stage`` in a process of its own: ``python -m litstyle.cli STAGE``, or under ``accelerate launch``
+    with its section's accelerate config.  Nothing depends on where litstyle is installed."""
+    config_file = stage.trainer and getattr(recipe, stage.trainer).accelerate_config
     if not force and stale_reason(recipe, stage) is None:
         return run_stage(recipe, stage)  # up to date: logs and skips
     frozen = recipe.run_dir / "launch" / f"{stage.name}.yaml"
     frozen.parent.mkdir(parents=True, exist_ok=True)
     frozen.write_text(recipe.to_yaml())
-    argv = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", config_file,
-            str(REPO / stage.script), "--config", str(frozen)] + (["--force"] if force else [])
+    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", config_file] if config_file \
+        else [sys.executable]
+    argv = [*launcher, "-m", "litstyle.cli", stage.name, "--config", str(frozen)] + (["--force"] if force else [])
     log.info("stage %s: %s", stage.name, " ".join(argv))
     done = subprocess.run(argv, check=False)
+    if done.returncode in (130, 143):  # the stage was interrupted (Ctrl-C) or terminated (SIGTERM)
+        raise KeyboardInterrupt
     if done.returncode != 0:
-        raise StageError(f"stage {stage.name}: accelerate launch exited with code {done.returncode}")
+        how = "accelerate launch" if config_file else "its process"
+        raise StageError(f"stage {stage.name}: {how} exited with code {done.returncode} (its error is above)")
     path = stage_path(recipe, stage.name)
     return StageResult(stage.name, path, False, read_manifest(path) or {})
 
@@ -64,13 +85,15 @@ def run_pipeline(recipe: Recipe, *, force: bool = False, only: str | None = None
     ``llm.share_servers`` the LLM servers a stage needs are started before it and kept up (shared
     by the roles that serve the same model) until the last stage is done."""
     results = []
+    chosen = select(only, start)
+    check_selection(recipe, chosen)
     with ExitStack() as servers:
-        for stage in select(only, start):
+        for stage in chosen:
             if recipe.llm.share_servers and (force or stale_reason(recipe, stage) is not None):
                 for role in stage.server_roles(recipe):
                     servers.enter_context(serve.running(recipe, role))
-            launcher = stage.trainer and getattr(recipe, stage.trainer).accelerate_config
-            results.append(launch(recipe, stage, force=force) if launcher else run_stage(recipe, stage, force=force))
+            own = stage.isolated or (stage.trainer and getattr(recipe, stage.trainer).accelerate_config)
+            results.append(launch(recipe, stage, force=force) if own else run_stage(recipe, stage, force=force))
     log.info("pipeline done; run dir %s\n%s", recipe.run_dir, summary(results))
     return results
 
@@ -88,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     return cli.main(argv, prog="python -m litstyle.pipeline", description=__doc__,
                     action=lambda recipe, args: run_pipeline(recipe, force=args.force, only=args.only,
                                                              start=args.start),
-                    selection=True)
+                    selection=True, stages=lambda args: [s.name for s in select(args.only, args.start)])
 
 
 if __name__ == "__main__":

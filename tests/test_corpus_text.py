@@ -166,3 +166,16 @@ def test_pack_prefers_whole_sentences_and_cuts_at_clauses() -> None:
     long = sentence_units("a " * 7 + "b, " + "c " * 20 + "d.")
     chunks, _ = pack(long, 10, 0.2)
     assert chunks[0].endswith("b,")  # the clause boundary nearest the target
+
+
+def test_rows_swallowed_by_a_stray_quote_are_counted_and_named(caplog: pytest.LogCaptureFixture) -> None:
+    """One stray quote in a title made the next row (a Twain book) vanish with a skipped count of 1."""
+    lines = decode((SHARED / CATALOG).read_bytes()).splitlines()
+    header, body = lines[0], [line for line in lines[1:] if line.split(",")[0] in ("74", "75", "76", "77")]
+    assert len(body) == 4
+    # a quote opens a title and runs on to the next quote, in the Twain row
+    body[1] = body[1].replace(",E-mail 101,", ',"E-mail 101,', 1).replace('"Goodwin, John E."', "Goodwin John E.")
+    rows, skipped = cat.parse_catalog("\n".join([header, *body]) + "\n")
+    assert 76 not in [r.id for r in rows] and 74 in [r.id for r in rows]
+    assert skipped == 2, skipped  # row 75 itself and row 76 inside it
+    assert "a stray quote in the row of Text# 75 swallowed 1 row(s) after it (Text# 76)" in caplog.text

@@ -1,6 +1,9 @@
-"""Evaluation statistics on hand-made numbers: scaled style, attribution, bootstrap CIs, paired differences."""
+"""Evaluation statistics on hand-made numbers: scaled style, attribution, bootstrap CIs, paired differences;
+the story cache."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -77,3 +80,29 @@ def test_items_cycle_rows_of_a_plot() -> None:
              "sample_text": f"s{i}"} for i in range(2)]
     got = items(rows, per_plot=3)
     assert [(i["k"], i["sample_text"]) for i in got] == [(0, "s0"), (1, "s1"), (2, "s0")]
+
+
+def test_an_inverted_calibration_is_said_not_hidden() -> None:
+    """A judge whose same-author median is not above the cross-author one has no scale: the report says
+    so (the stories keep every other metric; their scaled style is None and counts nowhere)."""
+    from litstyle.eval.report import scale_warning
+
+    assert scale_warning(None) == [] and scale_warning({"name": "fine-tuned", "separates": True}) == []
+    lines = scale_warning({"name": "fine-tuned", "separates": False, "same_median": 0.468, "cross_median": 0.482})
+    assert lines[0].startswith("**Scaled style is left out:**") and "0.468 <= cross-author median 0.482" in lines[0]
+    summary = summarize([{"system": "s", "author": "a", "plot": "p", "k": 0, "failed": False, "style_scaled": None,
+                          "style": 0.4}], ["s"], 100, 0)
+    assert summary["overall"]["s"]["style_scaled"]["n"] == 0 and summary["overall"]["s"]["style"]["n"] == 1
+
+
+def test_story_cache_retries_failed_stories_and_survives_a_cut_line(tmp_path: Path) -> None:
+    from litstyle.eval.stage import StoryCache
+
+    path = tmp_path / "stories.jsonl"
+    cache = StoryCache(path)
+    cache.add([{"key": "a", "text": "kept", "failed": False}, {"key": "b", "text": None, "failed": True}])
+    with open(path, "a") as handle:
+        handle.write('{"key": "c", "te')  # killed mid-line
+    StoryCache(path).add([{"key": "d", "text": "after the cut", "failed": False}])
+    again = StoryCache(path)
+    assert set(again.records) == {"a", "d"} and again.reused == 2  # b is asked again, d was not swallowed

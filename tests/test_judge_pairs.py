@@ -241,7 +241,7 @@ def test_book_disjoint_stage(corpus_run: Path, tmp_path: Path) -> None:
 
 def test_split_without_a_multi_book_author_is_a_clear_error(tmp_path: Path) -> None:
     from litstyle.stages import get_stage
-    from litstyle.rundir import StageError
+    from litstyle.errors import StageError
 
     # only Twain and Dickens keep a second book: three splits cannot all have same-author pairs
     recipe = load_recipe(DEMO, [f"run.run_dir={tmp_path}", "corpus.chunk_words=[128]", "judge_benchmark.chunk_words=[128]",

@@ -45,6 +45,8 @@ def test_short_training_changes_weights_and_saves_a_model(pairs_run: Path) -> No
     metrics = json.loads((result.path / "metrics.json").read_text())
     assert metrics["steps"] == 4 and metrics["tensors_changed"] > metrics["tensors"] // 2
     assert metrics["train_loss"] > 0 and -1 <= metrics["fine_tuned"]["test"]["test_spearman_cosine"] <= 1
+    # metric_for_best_model names a metric the evaluator logs: the trainer picked a best checkpoint by it
+    assert isinstance(metrics["best_metric"], float) and -1 <= metrics["best_metric"] <= 1
     assert not (result.path / "checkpoints").exists()
     model = SentenceTransformer(str(result.path / "model"), device="cpu")
     assert model.encode(["A sentence."]).shape == (1, 384) and model.max_seq_length == 128
@@ -105,7 +107,7 @@ def test_contrastive_objective_pulls_authors_together_and_apart(tiny_labelled, t
     triplet loss (topic view), and MNRL (rows of 4 distinct authors, each a chunk and a same-author positive)."""
     from litstyle import models
     from litstyle.stages import get_stage
-    from litstyle.style import StyleScorer, judge_scorer
+    from litstyle.style.scorer import StyleScorer, judge_scorer
 
     source, tiny = tiny_labelled
     run_dir = tmp_path / loss
@@ -132,7 +134,8 @@ def test_mnrl_batches_hold_distinct_authors() -> None:
     """MNRL rows pair chunks of one author (other book when it has one); no author twice in a batch."""
     from datasets import Dataset
 
-    from litstyle.judge.train import distinct_author_batches, positive_pairs
+    from litstyle.judge.train import positive_pairs
+    from litstyle.registry import distinct_author_batches
 
     labelled = Dataset.from_dict({"text": [f"a{i}" for i in range(6)] + [f"b{i}" for i in range(6)] + ["c0", "c1"],
                                   "label": [0] * 6 + [1] * 6 + [2] * 2,
@@ -159,7 +162,7 @@ def test_fused_weights_come_from_validation_only(pairs_run: Path, tmp_path: Path
     from datasets import DatasetDict, load_from_disk
 
     from litstyle.stages import get_stage
-    from litstyle.style import judge_scorer
+    from litstyle.style.scorer import judge_scorer
 
     source = pairs_run / "judge_pairs"
     pairs = load_from_disk(str(source))

@@ -113,6 +113,34 @@ def test_response_cache_by_request_hash(tmp_path: Path) -> None:
             assert again.chat(HELLO, seed=1) == "7" and srv.requests == 2
 
 
+def test_the_cache_knows_which_model_answered(tmp_path: Path) -> None:
+    """models.teacher_llm changed, served under the same name: the old model's answers are not reused."""
+    cache = tmp_path / "cache.jsonl"
+    with FaultServer() as srv:
+        with client(srv.base_url, cache_path=cache, identity="sha256:old") as llm:
+            assert llm.chat(HELLO, seed=1) == "7"
+        srv.answer = "3"
+        with client(srv.base_url, cache_path=cache, identity="sha256:new") as llm:
+            assert llm.chat(HELLO, seed=1) == "3" and srv.requests == 2
+        with client(srv.base_url, cache_path=cache, identity="sha256:old") as llm:
+            assert llm.chat(HELLO, seed=1) == "7" and srv.requests == 2
+
+
+def test_a_line_cut_by_a_kill_loses_no_later_record(tmp_path: Path) -> None:
+    """A kill mid-write leaves half a line; the next record appended after it must still be read back."""
+    cache = tmp_path / "cache.jsonl"
+    with FaultServer() as srv:
+        with client(srv.base_url, cache_path=cache) as llm:
+            assert llm.chat(HELLO, seed=1) == "7"
+        with open(cache, "a") as handle:
+            handle.write('{"key": "cut-by-a-ki')  # no newline: the process died here
+        with client(srv.base_url, cache_path=cache) as llm:
+            assert llm.chat(HELLO, seed=2) == "7" and srv.requests == 2
+        with client(srv.base_url, cache_path=cache) as again:
+            assert again.chat(HELLO, seed=1) == again.chat(HELLO, seed=2) == "7"
+            assert srv.requests == 2 and again.stats.cache_hits == 2  # both records survived
+
+
 def test_generation_parameters_reach_the_server() -> None:
     """Teacher and rewriter use the same client: sampling parameters and seed are sent as given."""
     with FaultServer(answer="Once upon a time.") as srv, client(srv.base_url) as llm:

@@ -89,3 +89,42 @@ def test_smollm2_conversion_survives_sigkill(tmp_path: Path) -> None:
     folder = Path(models.resolve("smollm2-135m", tmp_path))
     assert (folder / "config.json").is_file() and (folder / "model.safetensors").stat().st_size > 400e6
     assert not list((tmp_path / "models").glob(".smollm2-135m-instruct.tmp-*"))
+
+
+def test_a_hub_model_that_cannot_be_fetched_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The models stage fetches hub models before any server's start-up window; offline (or a wrong id)
+    it stops there with the model's name, not inside a vLLM start or a trainer."""
+    import huggingface_hub.constants
+
+    from conftest import DEMO
+    from litstyle.config import load_recipe
+    from litstyle.errors import StageError
+    from litstyle.rundir import run_stage
+    from litstyle.stages import get_stage
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty cache
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    recipe = load_recipe(DEMO, [f"run.run_dir={tmp_path / 'run'}", "models.judge_llm=openchat/openchat-3.5-0106"])
+    with pytest.raises(StageError, match=r"^models: cannot fetch 'openchat/openchat-3.5-0106' from the hub: "):
+        run_stage(recipe, get_stage("models"))
+    assert not (tmp_path / "run" / "models").exists()
+
+
+def test_identity_tells_checkpoints_apart(tmp_path: Path) -> None:
+    """The LLM call cache is keyed on it: another checkpoint is another model, a copy is the same one."""
+    import shutil
+
+    first = tmp_path / "a"
+    first.mkdir()
+    (first / "config.json").write_text('{"model_type": "llama"}')
+    weights = bytearray(os.urandom(5 << 20))
+    (first / "model.safetensors").write_bytes(bytes(weights))
+    copy = tmp_path / "copy"
+    shutil.copytree(first, copy)
+    other = tmp_path / "b"
+    shutil.copytree(first, other)
+    weights[-10] ^= 0xFF  # a different tail of the weights
+    (other / "model.safetensors").write_bytes(bytes(weights))
+    assert models.identity(str(first)) == models.identity(str(copy)) != models.identity(str(other))
+    assert models.identity(str(first)).startswith("sha256:")
+    assert models.identity("nobody/not-a-cached-model") == "hub:nobody/not-a-cached-model"

@@ -5,6 +5,7 @@ plots, a second run skips everything, and --force --only eval reruns only the ev
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from fault_llm_server import FaultServer
 from litstyle.config import load_recipe
 from litstyle.eval.report import METRICS
 from litstyle.pipeline import run_pipeline
-from litstyle.stages import names
+from litstyle.stages import STAGES, names
 
 pytestmark = pytest.mark.slow
 
@@ -45,6 +46,13 @@ def test_whole_pipeline_report_skip_and_force_only(tmp_path: Path) -> None:
                                     f"eval.systems={systems}"])
         results = run_pipeline(recipe)
     assert [r.name for r in results] == names() and not any(r.skipped for r in results)
+    # every stage that loads a model onto the accelerator ran in a process of its own (its memory returned
+    # when it ended), the others in this one
+    pids = {r.name: r.manifest["pid"] for r in results}
+    isolated = {s.name for s in STAGES if s.isolated}
+    assert isolated == {"judge", "judge_benchmark", "sft_data", "sft", "grpo", "eval"}
+    assert all(pids[n] == os.getpid() for n in names() if n not in isolated), pids
+    assert len({pids[n] for n in isolated} | {os.getpid()}) == len(isolated) + 1, pids
     eval_dir = run_dir / "eval"
     report = (eval_dir / "report.md").read_text()
     header = next(line for line in report.splitlines() if line.startswith("| metric |"))

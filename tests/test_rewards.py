@@ -10,8 +10,10 @@ import pytest
 from fault_llm_server import FaultServer
 from litstyle.llm.client import LLMClient
 from litstyle.llm.judge import ContentJudge
-from litstyle.rewards import (NAMES, Resources, build_rewards, completeness_score, make_anti_copy, make_completeness,
-                              make_content, short_name, text_of)
+from litstyle.errors import ConfigError
+from litstyle.registry import REWARD_NAMES, reward_short_name
+from litstyle.rewards import (REGISTRY, Resources, build_rewards, completeness_score, make_anti_copy, make_completeness,
+                              make_content, text_of)
 
 END = "\nTHE END."
 
@@ -87,12 +89,11 @@ def test_anti_copy_on_hand_made_overlaps() -> None:
 
 
 def test_registry_names_and_custom_import() -> None:
-    assert NAMES == ("style", "content", "completeness", "anti_copy")
+    assert REWARD_NAMES == ("style", "content", "completeness", "anti_copy")
+    assert tuple(REGISTRY) == REWARD_NAMES  # the names the recipe validation allows are the ones implemented
     funcs = build_rewards(["completeness", "anti_copy", "rewards_for_tests:brevity"], Resources())
     assert [f.__name__ for f in funcs] == ["completeness", "anti_copy", "brevity"]
-    assert short_name("rewards_for_tests:brevity") == "brevity"
-    from litstyle.config import ConfigError
-
+    assert reward_short_name("rewards_for_tests:brevity") == "brevity"
     with pytest.raises(ConfigError, match="cannot import 'rewards_for_tests:nothing'"):
         build_rewards(["rewards_for_tests:nothing"], Resources())
     with pytest.raises(ValueError, match="needs the style judge"):

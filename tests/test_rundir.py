@@ -14,7 +14,9 @@ import pytest
 from conftest import PYTHON, REPO
 from litstyle import pipeline, stages
 from litstyle.config import load_recipe
-from litstyle.rundir import Stage, StageContext, StageError, run_stage, stale_reason
+from litstyle.errors import StageError
+from litstyle.config import RUN_ONLY
+from litstyle.rundir import Stage, StageContext, config_hash, file_sha256, run_stage, stale_reason
 
 CALLS: list[str] = []
 
@@ -79,6 +81,21 @@ def test_skip_when_up_to_date_rerun_on_change_and_force(demo_recipe: Path) -> No
 def test_missing_input_is_a_clear_error(demo_recipe: Path) -> None:
     with pytest.raises(StageError, match=r"stage 'total' needs the output of stage 'numbers': run it first"):
         run_stage(load_recipe(demo_recipe), TOTAL)
+
+
+def test_a_folder_that_is_no_stage_output_is_never_replaced(demo_recipe: Path) -> None:
+    """run.run_dir at a project root or ~: a user's own `numbers/` (or `models/`, `eval/`) stays as it is."""
+    recipe = load_recipe(demo_recipe)
+    own = recipe.run_dir / "numbers"
+    own.mkdir(parents=True)
+    (own / "notes.txt").write_text("mine")
+    with pytest.raises(StageError, match=r"^run.run_dir: .*numbers exists but is not the output of stage 'numbers'"):
+        run_stage(recipe, NUMBERS, force=True)
+    assert (own / "notes.txt").read_text() == "mine" and CALLS == []
+    (own / "manifest.json").write_text('{"stage": "other"}')  # another stage's manifest is not this stage's
+    with pytest.raises(StageError, match="is not the output of stage 'numbers'"):
+        run_stage(recipe, NUMBERS)
+    assert (own / "notes.txt").read_text() == "mine"
 
 
 def test_failing_stage_keeps_previous_output_and_leaves_no_temp(demo_recipe: Path) -> None:
@@ -165,3 +182,51 @@ def test_concurrent_run_of_one_stage_is_refused(demo_recipe: Path) -> None:
         fcntl.flock(held, fcntl.LOCK_EX)
         with pytest.raises(StageError, match="already running"):
             run_stage(recipe, NUMBERS)
+
+
+def _read_plots(ctx: StageContext) -> None:
+    CALLS.append(ctx.name)
+    plots = ctx.read_file(ctx.recipe.prompts.plots_file).read_text().splitlines()
+    (ctx.out_dir / "nested").mkdir()
+    (ctx.out_dir / "nested" / "plots.txt").write_text("\n".join(plots))
+
+
+PLOTS = Stage("plots", _read_plots, sections=("run.seed",))
+
+
+def test_an_edited_input_file_or_a_lost_output_makes_a_stage_stale(demo_recipe: Path, tmp_path: Path) -> None:
+    plots = tmp_path / "plots.txt"
+    plots.write_text("a fox\na hen\n")
+    recipe = load_recipe(demo_recipe, [f"prompts.plots_file={plots}"])
+    first = run_stage(recipe, PLOTS)
+    assert json.loads((first.path / "manifest.json").read_text())["files"] == {str(plots.resolve()): file_sha256(plots)}
+    assert run_stage(recipe, PLOTS).skipped
+    plots.write_text("a fox\na hen\na cat\n")  # the same recipe, another file content
+    assert stale_reason(recipe, PLOTS) == f"input file changed: {plots.resolve()}"
+    run_stage(recipe, PLOTS)
+    assert (first.path / "nested" / "plots.txt").read_text().endswith("a cat") and CALLS == ["plots", "plots"]
+    # a deleted or truncated output with its manifest kept is not "up to date"
+    (first.path / "nested" / "plots.txt").unlink()
+    assert stale_reason(recipe, PLOTS) == f"output missing: {first.path / 'nested' / 'plots.txt'}"
+    run_stage(recipe, PLOTS)
+    (first.path / "nested" / "plots.txt").write_text("")
+    assert stale_reason(recipe, PLOTS).startswith("output changed: ")
+    plots.unlink()
+    assert stale_reason(recipe, PLOTS) == f"input file missing: {plots.resolve()}"
+
+
+RESULTS = ["corpus.download.retries=2", "llm.rewriter.max_model_len=1024", "llm.rewriter.served_name=other"]
+
+
+@pytest.mark.parametrize("override", [*(f"{key.replace('*', 'rewriter')}={value}" for key, value in zip(
+    RUN_ONLY, ["7", "8123", "3", "12.5", "99.0"])), *RESULTS])
+def test_run_only_settings_change_no_stage_hash(demo_recipe: Path, override: str) -> None:
+    """How a stage runs (workers, port, concurrency, timeouts) never makes it stale; what it produces does."""
+    assert len(RUN_ONLY) == 5
+    base, changed = load_recipe(demo_recipe), load_recipe(demo_recipe, [override])
+    assert changed.section_data(override.split("=")[0]) != base.section_data(override.split("=")[0])
+    touched = [s for s in stages.STAGES if config_hash(base, s) != config_hash(changed, s)]
+    if override in RESULTS:
+        assert touched, override
+    else:
+        assert touched == [], (override, [s.name for s in touched])

@@ -9,8 +9,8 @@ import pytest
 
 from conftest import DEMO, REPO, free_port
 from litstyle import serve
-from litstyle.config import ConfigError, load_recipe
-from litstyle.rundir import StageError
+from litstyle.config import load_recipe
+from litstyle.errors import ConfigError, StageError
 
 
 
@@ -31,13 +31,16 @@ def test_cpu_command_uses_the_judge_venv(tmp_path: Path) -> None:
     assert argv[:3] == [str(tmp_path / "bin" / "python"), "-m", "vllm.entrypoints.openai.api_server"]
     assert argv[3:5] == ["--model", serve.models.resolve("smollm2-135m")]
     assert "--enforce-eager" in argv and argv[argv.index("--port") + 1] == "8123"
+    # seeded requests crash vLLM-CPU when a prefill is split: whole prompts only
+    assert "--no-enable-chunked-prefill" in argv
+    assert argv[argv.index("--max-num-batched-tokens") + 1] == argv[argv.index("--max-model-len") + 1]
     assert argv[argv.index("--served-model-name") + 1] == "content-judge"
     assert env["VLLM_CPU_KVCACHE_SPACE"] == "1" and env["VLLM_CPU_OMP_THREADS_BIND"].startswith("0-")
 
 
 def test_missing_venv_and_bad_role_are_clear(tmp_path: Path) -> None:
     recipe = load_recipe(DEMO, [f"llm.cpu_venv={tmp_path / 'nope'}", "llm.judge.backend=cpu"])
-    with pytest.raises(StageError, match="run `make judge-venv` first"):
+    with pytest.raises(StageError, match=r"llm.cpu_venv: no Python venv at .*nope \(unset it to use vllm-cpu"):
         serve.server_command(recipe, "judge")
     with pytest.raises(ConfigError, match="'critic' is not a server role"):
         serve.server_command(recipe, "critic")
@@ -160,3 +163,68 @@ def test_roles_of_one_model_share_one_server(tmp_path: Path) -> None:
     alone = load_recipe(DEMO, [f"run.run_dir={tmp_path / 'run'}", f"llm.cpu_venv={venv}", "llm.share_servers=false"])
     argv, _ = serve.server_command(alone, "rewriter")
     assert argv[argv.index("--served-model-name") + 1:argv.index("--host")] == ["rewriter"]
+
+
+def _gone(pid: int) -> bool:
+    """No such process, or only its zombie (nobody may reap it here)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def test_a_server_does_not_outlive_the_process_that_started_it(tmp_path: Path) -> None:
+    """torchrun may SIGKILL rank 0 (a peer failed, OOM): the server it started, in a process group of its
+    own, gets the parent-death signal instead of holding its GPU memory and port."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    code = ("import sys, time; from pathlib import Path; from litstyle import serve\n"
+            f"proc = serve.spawn(['sleep', '300'], Path({str(tmp_path / 'server.log')!r}))\n"
+            "print(proc.pid, flush=True); time.sleep(300)\n")
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        server = int(parent.stdout.readline())
+        assert not _gone(server) and os.getpgid(server) == server  # its own process group
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=30)
+        deadline = time.time() + 15
+        while not _gone(server) and time.time() < deadline:
+            time.sleep(0.2)
+        assert _gone(server), "the server outlived the process that started it"
+    finally:
+        parent.kill()
+
+
+def test_stop_signals_only_the_server_it_started(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import json
+    import subprocess
+
+    recipe = load_recipe(DEMO, [f"run.run_dir={tmp_path / 'run'}"])
+    state = tmp_path / "run" / "serve" / "judge.json"
+    state.parent.mkdir(parents=True)
+    other = subprocess.Popen(["sleep", "300"], start_new_session=True)  # a process that took a recycled pid
+    try:
+        info = serve.ServerInfo("judge", "http://127.0.0.1:9/v1", "content-judge", other.pid, started="1")
+        serve._write_state(state, info)
+        assert json.loads(state.read_text())["pid"] == other.pid and list(state.parent.iterdir()) == [state]
+        assert serve.status(recipe, "judge") is None and serve.stop(recipe, "judge")
+        assert other.poll() is None, "a process that is not our server was signalled"
+        assert "is no longer the server started" in caplog.text and not state.exists()
+        serve._write_state(state, serve.ServerInfo("judge", "x", "y", other.pid, started=serve._start_time(other.pid)))
+        assert serve.stop(recipe, "judge", other) and other.wait(timeout=30) is not None  # ours: stopped
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_a_missing_vllm_command_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no `vllm` anywhere
+    recipe = load_recipe(REPO / "config" / "h100x4.yaml", [f"run.run_dir={tmp_path / 'run'}",
+                                                          f"llm.judge.port={free_port()}"])
+    with pytest.raises(StageError, match=r"llm.judge: cannot start the server, 'vllm' is not installed or not on PATH"):
+        serve.start(recipe, "judge")
+    assert not (tmp_path / "run" / "serve" / "judge.json").exists()

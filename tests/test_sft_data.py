@@ -27,16 +27,21 @@ def dataset_bytes(folder: Path) -> dict[str, bytes]:
             if p.is_file() and p.name != "manifest.json"}
 
 
+# Real stories: room to finish (SmolLM2 stops by itself in about half of them at 400 tokens; a story cut
+# off mid-sentence is dropped, and which ones are depends on the CPU's kernels), two per prompt.
+REAL = ["sft_data.samples_per_prompt=2", "sft_data.max_tokens=400"]
+
+
 def test_teacher_stories_filtered_counted_and_rebuilt_identically(judged_run: Path, tmp_path: Path) -> None:
     from datasets import load_from_disk
 
     run_dir = link_stages(judged_run, tmp_path / "run")
-    recipe = load_recipe(DEMO, [f"run.run_dir={run_dir}", *SMALL])
+    recipe = load_recipe(DEMO, [f"run.run_dir={run_dir}", *SMALL, *REAL])
     result = run_stage(recipe, get_stage("sft_data"))
     counts = result.manifest["counts"]
     dropped = sum(v for k, v in counts.items() if k.startswith("dropped_"))
-    assert counts["generated"] == 4 and counts["kept"] + dropped == 4
-    assert result.manifest["teacher_calls"]["ok"] == 4 and result.manifest["teacher_calls"]["failures"] == 0
+    assert counts["generated"] == 8 and counts["kept"] + dropped == 8
+    assert result.manifest["teacher_calls"]["ok"] == 8 and result.manifest["teacher_calls"]["failures"] == 0
     data = load_from_disk(str(result.path))
     assert list(data) == ["train"] and len(data["train"]) == counts["kept"] == counts["train_rows"]
     for row in data["train"]:
@@ -46,13 +51,16 @@ def test_teacher_stories_filtered_counted_and_rebuilt_identically(judged_run: Pa
     card = (result.path / "README.md").read_text()
     assert "| Twain, Mark |" in card and f"generated {counts['generated']}" in card
     before = dataset_bytes(result.path)
-    # rebuild: every answer comes from the cache; a server that would answer differently proves it
-    with FaultServer(answer="7") as server:
-        again = run_stage(load_recipe(DEMO, [f"run.run_dir={run_dir}", *SMALL, f"llm.teacher.base_url={server.base_url}"]),
-                          get_stage("sft_data"), force=True)
-        assert server.requests == 0
-    assert again.manifest["teacher_calls"]["cache_hits"] == 4
+    # rebuild: every answer comes from the cache (same model, same requests)
+    again = run_stage(load_recipe(DEMO, [f"run.run_dir={run_dir}", *SMALL, *REAL]), get_stage("sft_data"), force=True)
+    assert again.manifest["teacher_calls"]["cache_hits"] == 8
     assert dataset_bytes(again.path) == before
+    # another model behind the same served name: nothing of the old model's answers is reused
+    with FaultServer(answer=GOOD) as server:
+        other = run_stage(load_recipe(DEMO, [f"run.run_dir={run_dir}", *SMALL, *REAL, "sft_data.min_style=-1",
+                                             f"llm.teacher.base_url={server.base_url}"]),
+                          get_stage("sft_data"), force=True)
+        assert server.requests == 8 and other.manifest["teacher_calls"]["cache_hits"] == 0
 
 
 def test_failing_teacher_gives_fewer_rows_with_failures_counted(judged_run: Path, tmp_path: Path) -> None:
@@ -70,10 +78,21 @@ def test_failing_teacher_gives_fewer_rows_with_failures_counted(judged_run: Path
     assert result.manifest["teacher_calls"]["failures"] == 2
     assert result.manifest["teacher_calls"]["errors"] == {"http_500": 2}
     assert len(load_from_disk(str(result.path))["train"]) == 1
+    assert all("reasoning_effort" not in body for body in server.bodies)  # unset: nothing sent
+
+
+def test_reasoning_effort_reaches_the_teacher(judged_run: Path, tmp_path: Path) -> None:
+    """gpt-oss counts its thinking in max_tokens: the recipe can keep it short (the paper recipe does)."""
+    run_dir = link_stages(judged_run, tmp_path / "run")
+    with FaultServer(answer=GOOD) as server:
+        recipe = load_recipe(DEMO, [f"run.run_dir={run_dir}", *SMALL, f"llm.teacher.base_url={server.base_url}",
+                                    "llm.teacher.cache=false", "sft_data.min_style=-1", "sft_data.reasoning_effort=low"])
+        run_stage(recipe, get_stage("sft_data"))
+    assert len(server.bodies) == 4 and all(body["reasoning_effort"] == "low" for body in server.bodies)
 
 
 def test_no_story_kept_is_one_clear_error(judged_run: Path, tmp_path: Path) -> None:
-    from litstyle.rundir import StageError
+    from litstyle.errors import StageError
 
     run_dir = link_stages(judged_run, tmp_path / "run")
     with FaultServer(answer="not a story") as server:

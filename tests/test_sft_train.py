@@ -3,6 +3,7 @@ generates; LoRA saves merged weights; 2 processes through an accelerate config; 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DEMO, PYTHON, REPO, interrupt_at_checkpoint, sft_dataset, write_stage
+from conftest import DEMO, PYTHON, REPO, interrupt_at_checkpoint, sft_dataset, wait_for, write_stage
 from litstyle.config import load_recipe
 from litstyle.rundir import run_stage
 from litstyle.stages import get_stage
@@ -120,3 +121,59 @@ def test_deepspeed_zero3_two_cpu_processes(sft_run: Path) -> None:
     assert manifest["world_size"] == 2 and manifest["counts"]["steps"] == 2
     n_changed, n = changed(sft_run / "sft" / "model", base_weights())
     assert n_changed > n // 2  # the ZeRO-3 shards were gathered into one full checkpoint
+
+
+def zero3(sft_run: Path, port: int, *args: str) -> list[str]:
+    """The SFT stage under accelerate launch with the CPU twin of zero3_4gpu.yaml (DeepSpeed ZeRO-3, 2 procs)."""
+    return [PYTHON, "-m", "accelerate.commands.launch", "--config_file", "config/accelerate/zero3_cpu_2proc.yaml",
+            "--main_process_port", str(port), "-m", "litstyle.cli", "sft", "--config", str(DEMO),
+            f"run.run_dir={sft_run}", *FAST, "sft.eval_strategy=no", *args]
+
+
+def test_zero3_save_only_model_checkpoint_warm_starts(sft_run: Path) -> None:
+    """The paper's GRPO saves with save_only_model under ZeRO-3: such a checkpoint holds no optimizer state,
+    and DeepSpeed refuses to resume from it ("Can't find a valid checkpoint").  A rerun after a kill starts
+    from its weights instead, and says so."""
+    pytest.importorskip("deepspeed", reason="DeepSpeed is not installed (pyproject's [gpu]/[test] extras)")
+    import psutil
+
+    env = {**os.environ, "DS_ACCELERATOR": "cpu"}
+    cmd = zero3(sft_run, 29563, "sft.max_steps=3", "sft.save_steps=1", "sft.save_only_model=true")
+    log = sft_run.parent / "first.log"
+    with open(log, "w") as handle:  # a file, not a pipe: a full pipe would stall the ranks
+        first = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=handle, stderr=subprocess.STDOUT,
+                                 start_new_session=True)
+    try:
+        reached = wait_for(sft_run / "checkpoints" / "sft" / "checkpoint-1" / "trainer_state.json",
+                           alive=lambda: first.poll() is None)
+    finally:  # every rank at once, as a node failure would (torchrun's workers have process groups of their own)
+        try:
+            procs = [psutil.Process(first.pid), *psutil.Process(first.pid).children(recursive=True)]
+        except psutil.NoSuchProcess:
+            procs = []
+        for proc in procs:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.kill()
+        psutil.wait_procs(procs, timeout=60)
+    assert reached, log.read_text()[-3000:]
+    checkpoint = sft_run / "checkpoints" / "sft" / "checkpoint-1"
+    assert not list(checkpoint.glob("global_step*"))  # weights only
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=1200, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "holds no optimizer state (save_only_model): warm-starting from its weights" in done.stderr
+    metrics = json.loads((sft_run / "sft" / "metrics.json").read_text())
+    assert metrics["warm_start"] is True and metrics["resumed_from_step"] == 1 and metrics["world_size"] == 2
+
+
+def test_zero3_lora_merges_without_waiting_for_the_other_rank(sft_run: Path) -> None:
+    """Rank 0 alone merges the LoRA adapter: outside ZeRO-3's zero.Init, which would wait for rank 1 forever."""
+    pytest.importorskip("deepspeed", reason="DeepSpeed is not installed (pyproject's [gpu]/[test] extras)")
+    done = subprocess.run(zero3(sft_run, 29565, "sft.max_steps=2", "sft.save_strategy=no", "sft.lora.enabled=true",
+                                 "sft.learning_rate=1e-3"),
+                          capture_output=True, text=True, cwd=REPO, timeout=900,
+                          env={**os.environ, "DS_ACCELERATOR": "cpu"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    folder = sft_run / "sft" / "model"
+    assert not (folder / "adapter_config.json").exists() and (folder / "config.json").is_file()
+    n_changed, n = changed(folder, base_weights())
+    assert 0 < n_changed < n  # the merged LoRA layers moved, the rest is the base model

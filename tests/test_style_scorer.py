@@ -11,8 +11,8 @@ from gutenberg_server import SHARED
 from litstyle import models
 from litstyle.corpus.chunk import pack, sentence_units
 from litstyle.corpus.clean import clean_text
-from litstyle.judge.views import TextView
-from litstyle.style import StyleScorer, judge_scorer, windows
+from litstyle.style.scorer import StyleScorer, judge_scorer, windows
+from litstyle.style.views import TextView
 
 
 def test_windows() -> None:
@@ -108,3 +108,27 @@ def test_view_is_saved_with_the_judge_and_read_by_its_scorer(tmp_path: Path, sco
     one, two = "Elizabeth walked to Longbourn, and she was glad.", "Huck walked to Pemberley, and she was glad."
     assert judge.score([one], [two])[0] == pytest.approx(1.0, abs=1e-5)
     assert scorer.score([one], [two])[0] < 0.95
+
+
+def test_encoder_device_follows_the_rank(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under accelerate launch each rank scores on its own GPU (the reward runs every step); the CPU
+    otherwise; a recipe may name the device."""
+    import torch
+
+    from conftest import DEMO, REPO
+    from litstyle.config import load_recipe
+    from litstyle.errors import ConfigError
+    from litstyle.style.scorer import encoder_device
+
+    monkeypatch.setenv("LOCAL_RANK", "3")
+    if not torch.cuda.is_available():
+        assert encoder_device("auto") == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    assert encoder_device("auto") == "cuda:3" and encoder_device("cpu") == "cpu"
+    monkeypatch.setenv("LOCAL_RANK", "5")  # more processes than GPUs: they share
+    assert encoder_device() == "cuda:1"
+    assert load_recipe(REPO / "config" / "h100x4.yaml").models.encoder_device == "auto"
+    assert load_recipe(DEMO, ["models.encoder_device=cuda:1"]).models.encoder_device == "cuda:1"
+    with pytest.raises(ConfigError, match="models.encoder_device"):
+        load_recipe(DEMO, ["models.encoder_device=gpu0"])

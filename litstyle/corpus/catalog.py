@@ -49,9 +49,13 @@ def primary_author(authors: str) -> str:
     return " ".join(main.split()).strip(" ,")
 
 
+SWALLOWED_ROW = re.compile(r"[\r\n]+(\d+),[A-Z][A-Za-z]*,")  # a catalog row's start (Text#, Type) inside a field
+
+
 def parse_catalog(text: str) -> tuple[list[CatalogRow], int]:
-    """Parse catalog CSV text. Returns (rows, skipped): malformed rows and a truncated last row
-    (the file does not end with a newline) are skipped and counted, never fatal."""
+    """Parse catalog CSV text. Returns (rows, skipped): malformed rows, rows swallowed by a stray quote
+    and a truncated last row (the file does not end with a newline) are skipped and counted (each said in
+    a warning), never fatal."""
     reader = csv.reader(io.StringIO(text, newline=""))
     header = next(reader, None)
     if header is None or [h.strip().lstrip("\ufeff") for h in header[: len(COLUMNS)]] != list(COLUMNS):
@@ -64,6 +68,13 @@ def parse_catalog(text: str) -> tuple[list[CatalogRow], int]:
         skipped += 1
     rows = []
     for record in raw:
+        # a stray quote opens a field that runs on over the next lines: the rows inside it are lost too
+        swallowed = [m for value in record for m in SWALLOWED_ROW.findall(value)]
+        if swallowed:
+            log.warning("catalog: a stray quote in the row of Text# %s swallowed %d row(s) after it (Text# %s); "
+                        "they are skipped: fix the quote in the catalog", record[0] if record else "?",
+                        len(swallowed), ", ".join(swallowed))
+            skipped += len(swallowed)
         if len(record) != len(header) or not record[0].strip().isdigit():
             skipped += 1
             continue

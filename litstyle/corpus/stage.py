@@ -13,13 +13,13 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from litstyle.config import ConfigError
 from litstyle.corpus import catalog as cat
 from litstyle.corpus.chunk import pack, sentence_units
 from litstyle.corpus.clean import clean_book, decode
-from litstyle.corpus.download import DownloadPolicy, fetch_books, fetch_text
+from litstyle.corpus.download import DownloadPolicy, fetch_books, fetch_text, is_url
+from litstyle.errors import ConfigError, StageError
 from litstyle.models import default_cache_dir
-from litstyle.rundir import StageContext, StageError
+from litstyle.rundir import StageContext
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,8 @@ def build_corpus(ctx: StageContext) -> None:
     policy = DownloadPolicy(cfg.download.timeout_s, cfg.download.retries, cfg.download.backoff_s, cfg.download.workers)
 
     catalog_path = fetch_text(cfg.catalog, cache, policy)
+    if not is_url(cfg.catalog):
+        ctx.read_file(catalog_path)  # a local catalog or mirror book edited later makes the corpus stale
     rows, skipped_rows = cat.parse_catalog(decode(catalog_path.read_bytes()))
     try:
         books = cat.select_books(
@@ -53,6 +55,8 @@ def build_corpus(ctx: StageContext) -> None:
         if book.id not in paths:
             continue
         raw = paths[book.id].read_bytes()
+        if not is_url(cfg.mirror):
+            ctx.read_file(paths[book.id])
         sha256[book.id] = hashlib.sha256(raw).hexdigest()
         text, fell_back = clean_book(raw)
         n_words = len(text.split())

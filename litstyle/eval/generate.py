@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Sequence
 
+from litstyle.llm.client import LLMClient
 from litstyle.training import load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,6 @@ def generate_remote(base_url: str, model: str, prompts: Sequence[Messages], *, m
                     concurrency: int = 8, repetition_penalty: float | None = None,
                     desc: str = "generate") -> tuple[list[str | None], dict]:
     """``repetition_penalty`` is a vLLM extension (sent in the request body), not an OpenAI parameter."""
-    from litstyle.llm.client import LLMClient
 
     extra = {"repetition_penalty": repetition_penalty} if repetition_penalty is not None else None
     with LLMClient(base_url, model, timeout_s=timeout_s, retries=retries, concurrency=concurrency) as client:

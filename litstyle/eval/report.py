@@ -6,8 +6,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from litstyle.config import recipe_hash
 from litstyle.eval.metrics import bootstrap_ci, paired_diff_ci
-from litstyle.rundir import StageContext, read_manifest
+from litstyle.rundir import StageContext, finished_stages
 
 log = logging.getLogger(__name__)
 
@@ -116,9 +117,16 @@ def plots(out: Path, summary: dict, records: list[dict]) -> list[str]:
     return names
 
 
-def write(ctx: StageContext, summary: dict, records: list[dict]) -> None:
-    from litstyle.config import recipe_hash
+def scale_warning(calibration: dict | None) -> list[str]:
+    """Report lines saying that scaled style is left out, when the judge's calibration cannot scale."""
+    if not calibration or calibration.get("separates", True):
+        return []
+    return [f"**Scaled style is left out:** the judge benchmark's `{calibration['name']}` calibration does not "
+            f"separate authors (same-author median {calibration['same_median']:.3f} <= cross-author median "
+            f"{calibration['cross_median']:.3f}); train the judge longer (see its report).", ""]
 
+
+def write(ctx: StageContext, summary: dict, records: list[dict]) -> None:
     recipe, out = ctx.recipe, ctx.out_dir
     images = plots(out, summary, records)
     systems = summary["systems"]
@@ -128,6 +136,7 @@ def write(ctx: StageContext, summary: dict, records: list[dict]) -> None:
              f"story per author and plot and system; means with bootstrap 95 % CIs ({recipe.eval.bootstrap} "
              "resamples). Style is scaled with the judge benchmark's calibration "
              f"(`{recipe.eval.judge_calibration}`: cross-author median -> 0, same-author median -> 1).", "",
+             *scale_warning(summary.get("calibration")),
              "## Overall", "", "| metric | " + " | ".join(systems) + " |", "|---|" + "---|" * len(systems)]
     for metric, (label, unit) in METRICS.items():
         lines.append(f"| {label} ({unit}) | " + " | ".join(_fmt(summary["overall"][s][metric], 1 if metric == "words" else 3)
@@ -156,11 +165,8 @@ def write(ctx: StageContext, summary: dict, records: list[dict]) -> None:
     lines += ["", "Judge benchmark: [report](../judge_benchmark/report.md), "
               "![ROC](../judge_benchmark/roc.png)", "", "## Stage wall times", "",
               "| stage | wall time (s) |", "|---|---:|"]
-    from litstyle.stages import STAGES
-
-    for stage in STAGES:
-        manifest = read_manifest(recipe.run_dir / stage.name)
-        if manifest and stage.name != ctx.name:
-            lines.append(f"| {stage.name} | {manifest.get('wall_time_s', '-')} |")
+    for manifest in finished_stages(recipe.run_dir):
+        if manifest.get("stage") != ctx.name:
+            lines.append(f"| {manifest.get('stage')} | {manifest.get('wall_time_s', '-')} |")
     (out / "report.md").write_text("\n".join(lines) + "\n")
     log.info("eval report: %s", recipe.run_dir / ctx.name / "report.md")

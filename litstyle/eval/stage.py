@@ -23,15 +23,21 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from litstyle import models, prompts
+from litstyle import models, prompts, serve
 from litstyle.corpus.catalog import pick_upto
+from litstyle.corpus.read import author_books, pick
+from litstyle.errors import StageError
 from litstyle.eval import report
+from litstyle.eval.generate import generate_local, generate_remote
 from litstyle.eval.metrics import attribute, centroids, scaled_style
+from litstyle.jsonl import append_records, read_records
+from litstyle.llm.judge import ContentJudge
 from litstyle.rewards import completeness_score
-from litstyle.rundir import StageContext, StageError
-from litstyle.sft.stage import author_books, pick
+from litstyle.rundir import StageContext
+from litstyle.serve import client_for
+from litstyle.style.scorer import judge_scorer
 from litstyle.text import copy_rate, count_words, distinct_n, ends_properly
-from litstyle.training import stamped_dir
+from litstyle.training import finish_checkpoints, stamped_dir
 
 log = logging.getLogger(__name__)
 
@@ -57,25 +63,17 @@ def key(system: str, item: dict) -> str:
 
 
 class StoryCache:
-    """Scored stories by key, appended to a JSON-lines file as they are made."""
+    """Scored stories by key, appended to a JSON-lines file as they are made.  A failed story (no text) is
+    not reused: a rerun asks for it again."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.records: dict[str, dict] = {}
-        if path.is_file():
-            for line in path.read_text().splitlines():
-                try:
-                    record = json.loads(line)
-                    self.records[record["key"]] = record
-                except (ValueError, KeyError):
-                    continue  # a line cut by a kill
+        self.records: dict[str, dict] = {r["key"]: r for r in read_records(path) if "key" in r and not r.get("failed")}
         self.reused = len(self.records)
 
     def add(self, records: list[dict]) -> None:
-        with open(self.path, "a") as handle:
-            for record in records:
-                self.records[record["key"]] = record
-                handle.write(json.dumps(record) + "\n")
+        self.records.update((record["key"], record) for record in records)
+        append_records(self.path, records)
 
 
 def model_path(ctx: StageContext, system) -> str:
@@ -100,8 +98,6 @@ def system_prompts(ctx: StageContext, system, todo: list[dict]) -> list[list[dic
 
 
 def generate(ctx: StageContext, system, todo: list[dict]) -> tuple[list[str | None], dict | None]:
-    from litstyle.eval.generate import generate_local, generate_remote
-
     cfg, seed = ctx.recipe.eval, ctx.recipe.run.seed
     messages = system_prompts(ctx, system, todo)
     sampling = {"max_new_tokens": cfg.max_new_tokens, "temperature": cfg.temperature, "top_p": cfg.top_p,
@@ -110,8 +106,6 @@ def generate(ctx: StageContext, system, todo: list[dict]) -> tuple[list[str | No
         return generate_remote(system.base_url, system.model, messages, timeout_s=system.timeout_s,
                                retries=system.retries, **sampling)
     if cfg.engine == "vllm":
-        from litstyle import serve
-
         server = ctx.recipe.llm.generator
         with serve.running(ctx.recipe, "generator", model_path(ctx, system)) as info:
             return generate_remote(info.base_url, info.served_name, messages, timeout_s=server.timeout_s,
@@ -129,8 +123,6 @@ class Scorer:
     def __init__(self, ctx: StageContext, content_judge) -> None:
         from datasets import load_from_disk
 
-        from litstyle.style import judge_scorer
-
         recipe, cfg = ctx.recipe, ctx.recipe.eval
         self.recipe, self.cfg, self.content_judge = recipe, cfg, content_judge
         calibration = json.loads((ctx.inputs["judge_benchmark"] / "calibration.json").read_text())
@@ -138,6 +130,14 @@ class Scorer:
             raise StageError(f"eval.judge_calibration: {cfg.judge_calibration!r} is not in the judge benchmark's "
                              f"calibration ({', '.join(calibration)})")
         self.calibration = calibration[cfg.judge_calibration]
+        cal = self.calibration
+        # a judge that does not separate authors (same-author median at or below cross-author) has no
+        # scale: scaled style is left out (and said so), the other metrics still stand
+        self.scaled = cal["same_median"] > cal["cross_median"]
+        if not self.scaled:
+            log.warning("eval: the judge benchmark's %r calibration does not separate authors (same-author median "
+                        "%.3f <= cross-author %.3f): scaled style is left out; see judge_benchmark/report.md",
+                        cfg.judge_calibration, cal["same_median"], cal["cross_median"])
         self.style = judge_scorer(recipe, ctx.inputs["judge"])
         chunks = load_from_disk(str(ctx.inputs["corpus"] / "chunks"))
         by_author: dict[str, list[str]] = {}
@@ -173,7 +173,8 @@ class Scorer:
             text, item = texts[i], todo[i]
             records[i].update({
                 "style": round(style[j], 6),
-                "style_scaled": round(scaled_style(style[j], cal["cross_median"], cal["same_median"]), 6),
+                "style_scaled": (round(scaled_style(style[j], cal["cross_median"], cal["same_median"]), 6)
+                                 if self.scaled else None),
                 "content": content[j],
                 "completeness": round(completeness_score(text, pcfg.min_words, pcfg.max_words), 6),
                 "words": count_words(text), "end": float(ends_properly(text)),
@@ -198,11 +199,8 @@ def run_eval(ctx: StageContext) -> None:
     with ExitStack() as stack:
         judge = None
         if cfg.content:
-            from litstyle.llm.judge import ContentJudge
-            from litstyle.serve import client_for
-
             client = stack.enter_context(client_for(recipe, "judge"))
-            judge = ContentJudge.from_file(client, recipe.llm.judge_prompt)
+            judge = ContentJudge.from_file(client, ctx.read_file(recipe.llm.judge_prompt))
         scorer = Scorer(ctx, judge)
         for system in systems:
             todo = [item for item in todo_items if key(system.name, item) not in cache.records]
@@ -220,6 +218,7 @@ def run_eval(ctx: StageContext) -> None:
         for record in records:
             handle.write(json.dumps(record) + "\n")
     summary = report.summarize(records, [s.name for s in systems], cfg.bootstrap, recipe.run.seed)
+    summary["calibration"] = {"name": cfg.judge_calibration, "separates": scorer.scaled, **scorer.calibration}
     (ctx.out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     report.write(ctx, summary, records)
     ctx.counts.update({"stories": len(records), "failed": sum(r["failed"] for r in records),
@@ -227,6 +226,5 @@ def run_eval(ctx: StageContext) -> None:
     ctx.extra["calls"] = calls
     ctx.extra["headline"] = {name: {m: round(v["mean"], 4) for m, v in summary["overall"][name].items()
                                     if v["mean"] == v["mean"]} for name in summary["overall"]}
-    from litstyle.training import finish_checkpoints
 
     finish_checkpoints(ctx)

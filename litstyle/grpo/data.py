@@ -13,8 +13,8 @@ from __future__ import annotations
 import logging
 
 from litstyle import prompts
+from litstyle.corpus.read import author_books, pick
 from litstyle.rundir import StageContext
-from litstyle.sft.stage import author_books, pick
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,8 @@ def build_grpo_data(ctx: StageContext) -> None:
 
     recipe, cfg, pcfg = ctx.recipe, ctx.recipe.grpo_data, ctx.recipe.prompts
     seed = recipe.run.seed
-    train_plots, test_plots = prompts.split_plots(prompts.load_plots(pcfg.plots_file), pcfg.test_fraction, seed)
+    all_plots = prompts.load_plots(ctx.read_file(pcfg.plots_file))
+    train_plots, test_plots = prompts.split_plots(all_plots, pcfg.test_fraction, seed)
     chosen = {"train": train_plots[:cfg.train_plots] if cfg.train_plots else train_plots,
               "test": test_plots[:cfg.test_plots] if cfg.test_plots else test_plots}
     per_plot = {"train": cfg.train_rows_per_plot, "test": cfg.test_rows_per_plot}

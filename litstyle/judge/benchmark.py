@@ -25,10 +25,11 @@ from typing import Callable
 import numpy as np
 
 from litstyle import models
+from litstyle.errors import StageError
 from litstyle.judge.pairs import BOOK_SPLIT, PairSampler
-from litstyle.judge.stylometry import CharNgrams, FunctionWords
-from litstyle.rundir import StageContext, StageError
-from litstyle.style import StyleScorer, judge_scorer
+from litstyle.rundir import StageContext
+from litstyle.style.scorer import StyleScorer, judge_scorer
+from litstyle.style.stylometry import CharNgrams, FunctionWords
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +134,8 @@ def run_benchmark(ctx: StageContext) -> None:
     judges = {
         "base": StyleScorer(models.resolve(recipe.models.encoder, recipe.models.cache_dir),
                             trust_remote_code=recipe.models.trust_remote_code, prefix=judge_cfg.text_prefix,
-                            window_words=cfg.window_words, max_seq_length=judge_cfg.max_seq_length),
+                            window_words=cfg.window_words, max_seq_length=judge_cfg.max_seq_length,
+                            device=recipe.models.encoder_device),
         "fine-tuned": judge_scorer(recipe, ctx.inputs["judge"]),
     }
     tuned = judges["fine-tuned"]

@@ -15,9 +15,11 @@ import math
 import random
 from collections import Counter, defaultdict
 
+from litstyle.errors import StageError
 from litstyle.judge.pairs import (BOOK_SPLIT, Chunk, Rewrite, extreme_pairs, fill_gaps, gap_prompts, graded_pairs,
                                   mask_longest, split_books, split_names)
-from litstyle.rundir import StageContext, StageError
+from litstyle.rundir import StageContext
+from litstyle.serve import client_for
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +35,6 @@ def _load_chunks(ctx: StageContext, words: int) -> list[Chunk]:
 
 def _rewrite(ctx: StageContext, pools: dict[str, list[tuple[Chunk, float]]]) -> dict[str, list[Rewrite]]:
     """Mask and rewrite every pooled chunk through the rewriter LLM (one request per masked sentence)."""
-    from litstyle.serve import client_for
 
     cfg = ctx.recipe.judge_pairs
     jobs = []  # (split, chunk, ratio, sentences, masked indexes, index of its first request)

@@ -8,7 +8,7 @@ on (chunk, chunk of the same author's other book) rows, no author twice in a bat
 in-batch negative is another author), optionally with the scored pairs alongside
 (``judge.with_pairs``: a second dataset with CosineSimilarityLoss).  Every text first goes through
 ``judge.text_view`` (fitted on the training chunks, saved with the model).  ``judge.fused`` adds a
-fused score (``litstyle.judge.stylometry``): stylometric features fitted on the training chunks,
+fused score (``litstyle.style.stylometry``): stylometric features fitted on the training chunks,
 weights fitted on the validation pairs only, saved with the model.  An
 EmbeddingSimilarityEvaluator on the validation pairs (spearman cosine) drives early stopping and
 keeps the best checkpoint.  Every other option comes from the recipe's ``judge`` section
@@ -27,9 +27,10 @@ import shutil
 
 from litstyle import models, trainer_args
 from litstyle.judge.pairs import PairSampler
-from litstyle.judge.stylometry import JUDGE, CharNgrams, Fusion, FunctionWords, fit_weights
-from litstyle.judge.views import TextView
 from litstyle.rundir import StageContext
+from litstyle.style.scorer import StyleScorer
+from litstyle.style.stylometry import JUDGE, CharNgrams, FunctionWords, Fusion, fit_weights
+from litstyle.style.views import TextView
 
 log = logging.getLogger(__name__)
 
@@ -50,18 +51,6 @@ def positive_pairs(labelled, seed: int):
     rows = [sampler.same(rng) for _ in items]
     return Dataset.from_dict({"anchor": [a[0] for a, _ in rows], "positive": [b[0] for _, b in rows],
                               "label": [a[1] for a, _ in rows]})
-
-
-def distinct_author_batches(dataset, **kwargs):
-    """Batch sampler for ``mnrl``: sentence-transformers' NoDuplicatesBatchSampler with the author label
-    in its duplicate check, so no author (and no text) appears twice in a batch; the scored pairs
-    alongside (``with_pairs``) are batched as usual."""
-    from sentence_transformers.base.sampler import DefaultBatchSampler, NoDuplicatesBatchSampler
-    from torch.utils.data import RandomSampler
-
-    if "anchor" not in dataset.column_names:  # the trainer's default batch sampler
-        return DefaultBatchSampler(RandomSampler(dataset, generator=kwargs.get("generator")), **kwargs)
-    return NoDuplicatesBatchSampler(dataset, **{**kwargs, "valid_label_columns": None})
 
 
 def _data(ctx: StageContext):
@@ -89,7 +78,6 @@ def fit_fusion(ctx: StageContext, model, train_texts: list[str], validation) -> 
 
     import numpy as np
 
-    from litstyle.style import StyleScorer
 
     cfg = ctx.recipe.judge
     rng = random.Random(f"{ctx.recipe.run.seed}:fused")

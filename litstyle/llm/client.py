@@ -8,7 +8,8 @@
   trainer), never exits, never loops forever.
 - Runs on a private event loop in a daemon thread, so it works from plain code (``chat``,
   ``chat_many``) and from any other event loop (``achat``), e.g. TRL's async reward functions.
-- Optional response cache keyed by a hash of model + request (JSON lines on disk).
+- Optional response cache keyed by a hash of the model's identity, served name and the whole request
+  (messages and sampling settings), JSON lines on disk.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Coroutine, Sequence
+
+from litstyle.jsonl import append_records, read_records
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +61,13 @@ class CallStats:
 
 class LLMClient:
     def __init__(self, base_url: str, model: str, *, timeout_s: float = 60.0, retries: int = 3,
-                 concurrency: int = 8, cache_path: str | Path | None = None, api_key: str = "EMPTY") -> None:
+                 concurrency: int = 8, cache_path: str | Path | None = None, api_key: str = "EMPTY",
+                 identity: str | None = None) -> None:
         self.base_url = base_url
         self.model = model
+        # what the served name stands for (models.identity): another model behind the same name, or the
+        # same name at another server, is another cache key
+        self.identity = identity or base_url
         self.stats = CallStats()
         self._lock = threading.Lock()
         self._cache_path = Path(cache_path) if cache_path else None
@@ -87,28 +94,20 @@ class LLMClient:
 
     # --- cache -------------------------------------------------------------------------------
     def _load_cache(self) -> dict[str, str]:
-        cache: dict[str, str] = {}
-        if self._cache_path and self._cache_path.is_file():
-            for line in self._cache_path.read_text().splitlines():
-                try:
-                    entry = json.loads(line)
-                    cache[entry["key"]] = entry["text"]
-                except (ValueError, KeyError):
-                    continue  # a line cut by a crash
-        return cache
+        if not self._cache_path:
+            return {}
+        return {r["key"]: r["text"] for r in read_records(self._cache_path) if isinstance(r.get("text"), str) and "key" in r}
 
     def _remember(self, key: str, text: str) -> None:
         self._cache[key] = text
         if self._cache_path:
-            self._cache_path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self._cache_path, "a") as handle:
-                handle.write(json.dumps({"key": key, "text": text}) + "\n")
+            append_records(self._cache_path, [{"key": key, "text": text}])
 
     # --- calls -------------------------------------------------------------------------------
     async def _chat(self, messages: Messages, params: dict[str, Any]) -> str | None:
         from openai import APIConnectionError, APIStatusError, APITimeoutError, OpenAIError
 
-        request = {"model": self.model, "messages": messages, **params}
+        request = {"model": self.model, "identity": self.identity, "messages": messages, **params}
         key = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
         with self._lock:
             self.stats.calls += 1

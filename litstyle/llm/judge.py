@@ -17,7 +17,12 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from litstyle.command import parser, report_errors
+from litstyle.config import load_recipe
+from litstyle.errors import ConfigError
 from litstyle.llm.client import LLMClient
+from litstyle.log import setup_logging
+from litstyle.serve import client_for
 from litstyle.text import ends_properly
 
 log = logging.getLogger(__name__)
@@ -98,13 +103,7 @@ class ContentJudge:
 
 def main(argv: list[str] | None = None) -> int:
     """Score one story file through the judge server of a recipe (started with litstyle.serve)."""
-    from litstyle.cli import parser as recipe_parser
-    from litstyle.cli import report_errors
-    from litstyle.config import ConfigError, load_recipe
-    from litstyle.log import setup_logging
-    from litstyle.serve import client_for
-
-    p = recipe_parser("python -m litstyle.llm.judge", "Score one story with the content judge.", stage_flags=False)
+    p = parser("python -m litstyle.llm.judge", "Score one story with the content judge.", stage_flags=False)
     p.add_argument("--story", required=True, help="a text file with the story")
     p.add_argument("--plot", required=True)
     p.add_argument("--author", required=True, help='as in run.authors, e.g. "Twain, Mark"')

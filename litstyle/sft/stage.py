@@ -16,14 +16,16 @@ statistics in the manifest.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import random
 
 from litstyle import prompts
-from litstyle.config import ConfigError
-from litstyle.rundir import StageContext, StageError
+from litstyle.corpus.read import author_books, pick
+from litstyle.errors import StageError
+from litstyle.rundir import StageContext
+from litstyle.serve import client_for
 from litstyle.sft.filters import Candidate, counts, mark_duplicates, mark_style, rule_reason
+from litstyle.style.scorer import judge_scorer
 from litstyle.text import append_end_line, normalize_ending
 
 ENDINGS = {"exact": lambda text: text, "normalize": normalize_ending, "append": append_end_line}
@@ -31,47 +33,14 @@ ENDINGS = {"exact": lambda text: text, "normalize": normalize_ending, "append": 
 log = logging.getLogger(__name__)
 
 
-def author_books(ctx: StageContext, reference_words: int, key: str = "reference_words"
-                 ) -> tuple[dict[str, dict], dict[str, list[str]]]:
-    """Each author's target book (id, title) and the chunks of ``reference_words`` words of that book
-    (``key``: the recipe key that chose the size, for the error message)."""
-    from datasets import load_from_disk
-
-    authors = ctx.recipe.run.authors
-    if reference_words not in ctx.recipe.corpus.chunk_words:
-        raise ConfigError(f"{ctx.name}.{key}: {reference_words} is not one of corpus.chunk_words "
-                          f"{ctx.recipe.corpus.chunk_words}")
-    books = prompts.target_books(load_from_disk(str(ctx.inputs["corpus"] / "books")), authors)
-    missing = [a for a in authors if a not in books]
-    if missing:
-        raise StageError(f"{ctx.name}: no target book in the corpus for {missing}: add it to corpus.targets")
-    chunks = load_from_disk(str(ctx.inputs["corpus"] / "chunks"))
-    refs: dict[str, list[str]] = {a: [] for a in authors}
-    ids = {b["id"]: a for a, b in books.items()}
-    for book_id, words, text in zip(chunks["book_id"], chunks["target_words"], chunks["text"]):
-        if words == reference_words and book_id in ids:
-            refs[ids[book_id]].append(text)
-    empty = [a for a, texts in refs.items() if not texts]
-    if empty:
-        raise StageError(f"{ctx.name}: the target books of {empty} have no {reference_words}-word chunk")
-    return books, refs
-
-
-def pick(options: list[str], *key: object) -> str:
-    """A deterministic choice keyed by ``key`` (independent of the order of other choices)."""
-    digest = hashlib.sha256(":".join(map(str, key)).encode()).digest()
-    return options[int.from_bytes(digest[:8], "big") % len(options)]
-
-
 def build_sft_data(ctx: StageContext) -> None:
     from datasets import Dataset, DatasetDict, Features, List, Value
 
-    from litstyle.serve import client_for
-    from litstyle.style import judge_scorer
 
     recipe, cfg, pcfg = ctx.recipe, ctx.recipe.sft_data, ctx.recipe.prompts
     seed = recipe.run.seed
-    train_plots, test_plots = prompts.split_plots(prompts.load_plots(pcfg.plots_file), pcfg.test_fraction, seed)
+    all_plots = prompts.load_plots(ctx.read_file(pcfg.plots_file))
+    train_plots, test_plots = prompts.split_plots(all_plots, pcfg.test_fraction, seed)
     plots = train_plots[:cfg.plots_per_author] if cfg.plots_per_author else train_plots
     books, refs = author_books(ctx, cfg.reference_words)
 
@@ -84,6 +53,7 @@ def build_sft_data(ctx: StageContext) -> None:
     with client_for(recipe, "teacher") as client:
         answers = client.chat_many(messages, max_tokens=cfg.max_tokens, temperature=cfg.temperature,
                                    top_p=cfg.top_p, seed=[seed + c.sample for c in candidates],
+                                   extra_body={"reasoning_effort": cfg.reasoning_effort} if cfg.reasoning_effort else None,
                                    progress="teacher stories")
         ctx.extra["teacher_calls"] = client.stats.summary()
     for c, answer in zip(candidates, answers):

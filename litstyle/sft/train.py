@@ -23,7 +23,7 @@ import logging
 from litstyle import models, trainer_args
 from litstyle.rundir import StageContext
 from litstyle.training import (checkpoint_dir, finish_checkpoints, load_tokenizer, lora_config, resume_point,
-                               save_policy, step_of, write_history)
+                               save_policy, write_history)
 
 log = logging.getLogger(__name__)
 
@@ -50,23 +50,24 @@ def train_sft(ctx: StageContext) -> None:
     defaults = {"model_init_kwargs": {"trust_remote_code": True}} if recipe.models.trust_remote_code else {}
     args = trainer_args.build("sft", recipe, checkpoint_dir(ctx), defaults=defaults,
                               force={"eval_strategy": "no"} if evaluation is None else None)
-    trainer = SFTTrainer(model=policy, args=args, train_dataset=train, eval_dataset=evaluation,
+    trainer = SFTTrainer(model=resume.weights or policy, args=args, train_dataset=train, eval_dataset=evaluation,
                          processing_class=tokenizer, peft_config=lora_config(cfg.lora) if cfg.lora.enabled else None)
-    result = trainer.train(resume_from_checkpoint=resume)
+    result = trainer.train(resume_from_checkpoint=resume.checkpoint)
     final_eval = trainer.evaluate() if evaluation is not None else {}
     save_policy(trainer, tokenizer, ctx.out_dir / "model", lora=cfg.lora.enabled, is_main=ctx.is_main,
-                trust_remote_code=recipe.models.trust_remote_code)
+                trust_remote_code=recipe.models.trust_remote_code,
+                dtype=cfg.model_dtype())
     if not ctx.is_main:
         return
     losses = [e["loss"] for e in write_history(trainer, ctx.out_dir) if "loss" in e]
-    metrics = {"train_loss": result.training_loss, "steps": result.global_step, "resumed_from_step": step_of(resume),
-               "eval": final_eval, "first_loss": losses[0] if losses else None,
+    metrics = {"train_loss": result.training_loss, "steps": result.global_step, "resumed_from_step": resume.step,
+               "warm_start": resume.weights is not None, "eval": final_eval, "first_loss": losses[0] if losses else None,
                "last_loss": losses[-1] if losses else None, "train_rows": len(train),
                "validation_rows": len(evaluation) if evaluation is not None else 0, "lora": cfg.lora.enabled,
                "world_size": ctx.world_size}
     (ctx.out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float) + "\n")
     finish_checkpoints(ctx)
-    ctx.counts.update({"steps": result.global_step, "train_rows": len(train), "resumed_from_step": step_of(resume),
+    ctx.counts.update({"steps": result.global_step, "train_rows": len(train), "resumed_from_step": resume.step,
                        "train_loss": round(result.training_loss, 4),
                        "eval_loss": round(final_eval["eval_loss"], 4) if "eval_loss" in final_eval else None})
     log.info("sft: %d steps, train loss %.4f, eval loss %s -> %s", result.global_step, result.training_loss,

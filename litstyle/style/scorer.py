@@ -4,8 +4,8 @@ References (an author's sample text, the same for many completions) are encoded 
 completions are encoded once each, in batches (sentence-transformers orders a batch by length).
 Long texts can be encoded in windows of ``window_words`` words whose embeddings are averaged, so that
 an encoder that reads ~256 word pieces (MiniLM) still sees the whole text.  Every text goes through
-the judge's text view (``litstyle.judge.views``) first: the one saved with the judge model.  A judge
-saved with a fused score (``litstyle.judge.stylometry.Fusion``) scores with it: the fused embedding
+the judge's text view (``litstyle.style.views``) first: the one saved with the judge model.  A judge
+saved with a fused score (``litstyle.style.stylometry.Fusion``) scores with it: the fused embedding
 concatenates the weighted judge embedding and the stylometric ones, so a dot product is still the
 score.
 """
@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from typing import Sequence
 
 import numpy as np
 
-from litstyle.judge.stylometry import Fusion
-from litstyle.judge.views import TextView
+from litstyle.style.stylometry import Fusion
+from litstyle.style.views import TextView
 
 log = logging.getLogger(__name__)
 
@@ -31,15 +32,27 @@ def windows(text: str, size: int | None) -> list[str]:
     return [" ".join(words[i:i + size]) for i in range(0, len(words), size)]
 
 
+def encoder_device(setting: str = "auto") -> str:
+    """``auto``: this process's GPU under torchrun / accelerate launch (``cuda:LOCAL_RANK``) or the only one,
+    when CUDA is available; else the CPU.  Anything else is used as given."""
+    if setting != "auto":
+        return setting
+    import torch  # heavy third-party import, only when an encoder loads
+
+    if not torch.cuda.is_available():
+        return "cpu"
+    return f"cuda:{int(os.environ.get('LOCAL_RANK', '0')) % torch.cuda.device_count()}"
+
+
 class StyleScorer:
-    def __init__(self, model: str, *, device: str = "cpu", batch_size: int = 16, prefix: str = "",
+    def __init__(self, model: str, *, device: str = "auto", batch_size: int = 16, prefix: str = "",
                  window_words: int | None = None, max_seq_length: int | None = None,
                  trust_remote_code: bool = False, encoder=None, view: TextView | None = None,
                  fusion: Fusion | None = None) -> None:
         if encoder is None:
             from sentence_transformers import SentenceTransformer
 
-            encoder = SentenceTransformer(model, device=device, trust_remote_code=trust_remote_code)
+            encoder = SentenceTransformer(model, device=encoder_device(device), trust_remote_code=trust_remote_code)
         if max_seq_length:
             encoder.max_seq_length = max_seq_length
         self.encoder = encoder
@@ -101,4 +114,4 @@ def judge_scorer(recipe, judge_dir, *, fused: bool = True) -> StyleScorer:
                        fusion=Fusion.load(folder) if fused else None,
                        window_words=recipe.judge_benchmark.window_words,
                        max_seq_length=recipe.judge.max_seq_length,
-                       trust_remote_code=recipe.models.trust_remote_code)
+                       trust_remote_code=recipe.models.trust_remote_code, device=recipe.models.encoder_device)

@@ -9,7 +9,7 @@
   the signal; style is what remains.
 
 A fitted view is saved next to the judge model (``litstyle_view.json``) and read back by
-``litstyle.style.judge_scorer``, so a judge is always scored through the view it was trained on.
+``litstyle.style.scorer.judge_scorer``, so a judge is always scored through the view it was trained on.
 """
 
 from __future__ import annotations

