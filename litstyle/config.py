@@ -11,8 +11,10 @@ import difflib
 import fnmatch
 import hashlib
 import json
+import os
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Any, ClassVar, Iterable, Literal
 
 import yaml
@@ -146,7 +148,12 @@ class ModelsConfig(Section):
     judge_llm: str = "smollm2-135m"
     teacher_llm: str = "smollm2-135m"
     rewriter_llm: str = "smollm2-135m"
-    trust_remote_code: bool = False
+    # the models whose own code (a hub repo's modelling files) may run, by key: e.g. [encoder]; a hub model
+    # listed here needs its revision pinned in `revision`, so the code that runs is the code you read
+    trust_remote_code: list[Literal["policy", "encoder", "judge_llm", "teacher_llm", "rewriter_llm"]] = Field(
+        default_factory=list)
+    revision: dict[Literal["policy", "encoder", "judge_llm", "teacher_llm", "rewriter_llm"], str] = Field(
+        default_factory=dict)  # hub models: a commit (or tag) to fetch and load instead of the newest
     # where the style judge encodes (GRPO reward, sft_data filter, benchmark, eval): auto = this rank's GPU
     # (cuda:LOCAL_RANK) when CUDA is available, else the CPU; or cpu, cuda, cuda:N
     encoder_device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?|mps)$")
@@ -157,9 +164,70 @@ class ModelsConfig(Section):
         model_registry.check_name(value)
         return value
 
+    @field_validator("trust_remote_code", mode="before")
+    @classmethod
+    def _named_models(cls, value: Any) -> Any:
+        if value is False:
+            return []
+        if value is True:
+            raise ValueError("name the models whose code may run, e.g. [encoder] (one global true would run "
+                             "the code of every model)")
+        return value
+
+    @model_validator(mode="after")
+    def _pinned_code(self) -> ModelsConfig:
+        for key in self.trust_remote_code:
+            if model_registry.is_hub_id(getattr(self, key)) and key not in self.revision:
+                raise ValueError(f"trust_remote_code lists {key} ({getattr(self, key)}), a hub model: pin the "
+                                 f"code that runs with revision: {{{key}: <commit>}}")
+        return self
+
+    def trusts(self, key: str) -> bool:
+        """Whether model ``key``'s own code may run."""
+        return key in self.trust_remote_code
+
+    def path(self, key: str, name: str | None = None) -> str:
+        """Model ``key`` (or ``name`` in its place) as a local folder, or a hub id."""
+        name = name or getattr(self, key)
+        return model_registry.resolve(name, self.cache_dir, self.revision.get(key) if name == getattr(self, key) else None)
+
 
 def _is_url(value: str) -> bool:
     return value.startswith(("http://", "https://"))
+
+
+def _keyless_url(value: str | None, where: str = "") -> str | None:
+    """An OpenAI-compatible base URL without credentials: they would reach logs and manifests."""
+    if value is None:
+        return value
+    if not _is_url(value):
+        raise ValueError(f"{where}expected an http(s) URL such as http://127.0.0.1:8000/v1, got {value!r}")
+    parts = urlsplit(value)
+    if parts.username or parts.password or parts.query:
+        raise ValueError(f"{where}the URL holds credentials or a query string; a URL is logged and kept in manifests: "
+                         "put the key in an environment variable and name it with api_key_env")
+    return value
+
+
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _env_name(value: str | None) -> str | None:
+    if value is not None and not ENV_NAME.match(value):
+        raise ValueError("api_key_env is the NAME of the environment variable that holds the key (such as "
+                         "OPENAI_API_KEY), never the key itself")
+    return value
+
+
+def api_key(env_name: str | None, where: str) -> str:
+    """The key from the environment variable ``env_name`` ("EMPTY" for a local vLLM when none is named)."""
+    if env_name is None:
+        return "EMPTY"
+    key = os.environ.get(env_name, "")
+    if not key:
+        raise ConfigError(f"{where}.api_key_env: the environment variable {env_name} is not set (export it; "
+                          "keys never go in a recipe)")
+    return key
 
 
 class DownloadConfig(Section):
@@ -232,13 +300,24 @@ class ServerConfig(Section):
     retries: int = Field(3, ge=0, le=10)  # per call, exponential backoff with jitter (openai client)
     concurrency: int = Field(8, ge=1)
     cache: bool = False  # re-use answers of identical requests (kept in the run dir)
+    api_key_env: str | None = None  # a server that needs a key: the environment variable holding it
 
     @field_validator("base_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
-        if value is not None and not _is_url(value):
-            raise ValueError(f"expected an http(s) URL such as http://127.0.0.1:8000/v1, got {value!r}")
-        return value
+        return _keyless_url(value)
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _key_env(cls, value: str | None) -> str | None:
+        return _env_name(value)
+
+    @model_validator(mode="after")
+    def _key_for_external(self) -> ServerConfig:
+        if self.api_key_env is not None and self.base_url is None:
+            raise ValueError("api_key_env is for a server given by base_url (the servers litstyle starts "
+                             "listen on 127.0.0.1 without a key)")
+        return self
 
 
 SERVER_DEFAULTS = {"judge": {"served_name": "content-judge", "port": 8000},
@@ -395,13 +474,20 @@ class EvalSystem(Section):
     shot_words: int = Field(128, gt=0)  # their size (in corpus.chunk_words)
     timeout_s: float = Field(300.0, gt=0)  # external: per call
     retries: int = Field(2, ge=0, le=10)
+    api_key_env: str | None = None  # external: the environment variable holding the API key
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _key_env(cls, value: str | None) -> str | None:
+        return _env_name(value)
 
     @model_validator(mode="after")
     def _external(self) -> EvalSystem:
         if self.kind == "external" and not (self.model and self.base_url):
             raise ValueError(f"system {self.name!r}: kind external needs model and base_url")
-        if self.base_url is not None and not _is_url(self.base_url):
-            raise ValueError(f"system {self.name!r}: base_url must be an http(s) URL, got {self.base_url!r}")
+        _keyless_url(self.base_url, f"system {self.name!r}: base_url: ")
+        if self.api_key_env is not None and self.kind != "external":
+            raise ValueError(f"system {self.name!r}: api_key_env is for kind external only")
         if self.base_url is not None and self.kind != "external":
             raise ValueError(f"system {self.name!r}: base_url is for kind external only ({self.kind} generates "
                              "locally or with eval.engine)")

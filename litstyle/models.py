@@ -70,8 +70,13 @@ def check_name(name: str) -> None:
         )
 
 
-def resolve(name: str, cache_dir: str | Path | None = None) -> str:
-    """Return a local folder (aliases, folders) or the hub id itself, converting once if needed."""
+def is_hub_id(name: str) -> bool:
+    return name not in ALIASES and not Path(name).expanduser().is_dir() and not _looks_like_path(name)
+
+
+def resolve(name: str, cache_dir: str | Path | None = None, revision: str | None = None) -> str:
+    """Return a local folder (aliases, folders) or the hub id itself, converting once if needed.  A hub id
+    with a ``revision`` resolves to that revision's snapshot once the ``models`` stage fetched it."""
     check_name(name)
     if name == "minilm":
         return str(_package_dir(ALIASES[name]) / "model")  # type: ignore[operator]
@@ -80,6 +85,13 @@ def resolve(name: str, cache_dir: str | Path | None = None) -> str:
     path = Path(name).expanduser()
     if path.is_dir():
         return str(path.resolve())
+    if revision is not None:
+        from huggingface_hub import snapshot_download  # heavy third-party import, only for pinned hub models
+
+        try:
+            return snapshot_download(name, revision=revision, local_files_only=True)
+        except Exception:  # noqa: BLE001 - not fetched yet: the models stage fetches it first
+            log.warning("%s@%s is not in the local hub cache yet: run the models stage", name, revision)
     return name
 
 
@@ -158,14 +170,14 @@ def _convert_gguf(folder: Path, gguf_file: str, out: Path) -> None:
     tokenizer.save_pretrained(out)
 
 
-def fetch_hub(name: str) -> dict[str, str]:
+def fetch_hub(name: str, revision: str | None = None) -> dict[str, str]:
     """Download hub model ``name`` into the Hugging Face cache (HF_HOME; a token from HF_TOKEN for gated
     models) with the hub client's own retries and progress bars.  Returns its snapshot folder and revision."""
     from huggingface_hub import snapshot_download  # heavy third-party import, only for hub models
 
     log.info("fetching %s from the hub (once; later stages and servers read the cache)", name)
     try:
-        snapshot = Path(snapshot_download(name))
+        snapshot = Path(snapshot_download(name, revision=revision))
     except Exception as exc:  # the hub client raises HTTP, offline-mode and OS errors alike
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise StageError(f"models: cannot fetch {name!r} from the hub: {first}") from None
@@ -181,12 +193,12 @@ def prepare_stage(ctx) -> None:  # ctx: litstyle.rundir.StageContext
     resolved = {}
     for role in ("policy", "encoder", "judge_llm", "teacher_llm", "rewriter_llm"):
         name = getattr(cfg, role)
-        path = resolve(name, cfg.cache_dir)
-        kind = "hub" if path == name and not Path(name).is_dir() else "local"
-        resolved[role] = {"name": name, "path": path, "kind": kind}
+        kind = "hub" if is_hub_id(name) else "local"
+        resolved[role] = {"name": name, "path": name if kind == "hub" else resolve(name, cfg.cache_dir), "kind": kind,
+                          "trust_remote_code": cfg.trusts(role)}
         if kind == "hub":  # fetched now, not inside a vLLM server's start-up window or a trainer's first step
-            resolved[role].update(fetch_hub(name))
-        log.info("model %-9s %s -> %s", role, name, resolved[role].get("snapshot", path))
+            resolved[role].update(fetch_hub(name, cfg.revision.get(role)))
+        log.info("model %-9s %s -> %s", role, name, resolved[role].get("snapshot", resolved[role]["path"]))
     (ctx.out_dir / "models.json").write_text(json.dumps(resolved, indent=2) + "\n")
     ctx.counts["models"] = len(resolved)
     ctx.counts["local"] = sum(1 for entry in resolved.values() if entry["kind"] == "local")

@@ -10,7 +10,8 @@ that need a resource (the style judge, the content-judge client) get it from ``R
 - ``style``: cosine of the style judge between completion and the row's ``sample_text``.
 - ``content``: the LLM content judge (digit / 10, rule gates in code), async, over HTTP.
 - ``completeness``: the reference code's length/ending curve, scaled to the recipe's word range.
-- ``anti_copy``: the share of the completion not covered by word n-grams of ``sample_text`` or the prompt.
+- ``anti_copy``: the share of the completion not covered by word n-grams of ``sample_text`` or the prompt
+  (0 below two n-grams' worth of words).
 """
 
 from __future__ import annotations
@@ -88,8 +89,10 @@ def make_completeness(res: Resources) -> Callable:
 def make_anti_copy(res: Resources) -> Callable:
     def anti_copy(prompts: Sequence, completions: Sequence, **kwargs: Any) -> list[float | None]:
         samples = _column(kwargs, "sample_text", len(completions))
-        return [1.0 - copy_rate(text_of(c), [s, text_of(p)], res.copy_ngram)
-                for p, c, s in zip(prompts, completions, samples)]
+        texts = [text_of(c) for c in completions]
+        # fewer words than two n-grams: too short to have copied anything, and too short to be rewarded
+        return [1.0 - copy_rate(t, [s, text_of(p)], res.copy_ngram) if len(t.split()) >= 2 * res.copy_ngram else 0.0
+                for p, t, s in zip(prompts, texts, samples)]
     return anti_copy
 
 

@@ -32,7 +32,7 @@ import requests
 
 from litstyle import models
 from litstyle.command import parser, report_errors
-from litstyle.config import Recipe, ServerConfig, load_recipe
+from litstyle.config import Recipe, ServerConfig, api_key, load_recipe
 from litstyle.errors import ConfigError, StageError
 from litstyle.llm.client import LLMClient
 from litstyle.log import setup_logging
@@ -89,7 +89,7 @@ def cpu_python(recipe: Recipe) -> Path:
 
 def role_model(recipe: Recipe, role: str) -> str:
     """The model folder (or hub id) that ``role`` serves by default."""
-    return models.resolve(getattr(recipe.models, MODEL_KEYS[role]), recipe.models.cache_dir)
+    return recipe.models.path(MODEL_KEYS[role])
 
 
 def server_command(recipe: Recipe, role: str, model: str | None = None) -> tuple[list[str], dict[str, str]]:
@@ -98,7 +98,7 @@ def server_command(recipe: Recipe, role: str, model: str | None = None) -> tuple
     model = model or role_model(recipe, role)
     common = ["--served-model-name", *served_names(recipe, role, model), "--host", cfg.host, "--port", str(cfg.port),
               "--max-model-len", str(cfg.max_model_len)]
-    if recipe.models.trust_remote_code:
+    if recipe.models.trusts(MODEL_KEYS[role]):
         common.append("--trust-remote-code")
     if backend(cfg) == "gpu":
         argv = ["vllm", "serve", model, *common, "--tensor-parallel-size", str(cfg.tensor_parallel_size),
@@ -322,7 +322,8 @@ def client_for(recipe: Recipe, role: str):
         cache = recipe.run_dir / "serve" / f"{role}-cache.jsonl" if cfg.cache else None
         identity = models.identity(info.model) if cache and info.model else None  # external server: its URL
         client = LLMClient(info.base_url, info.served_name, timeout_s=cfg.timeout_s, retries=cfg.retries,
-                           concurrency=cfg.concurrency, cache_path=cache, identity=identity)
+                           concurrency=cfg.concurrency, cache_path=cache, identity=identity,
+                           api_key=api_key(cfg.api_key_env, f"llm.{role}"))
         try:
             yield client
         finally:

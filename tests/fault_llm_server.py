@@ -3,6 +3,7 @@
 ``behaviours`` is a queue consumed one per request; when it is empty ``default`` is used:
 ``ok`` (answers ``answer``), ``slow`` (sleeps past any client timeout), ``500``, ``429``, ``400``,
 ``garbage`` (200 with a body that is not JSON), ``text`` (200, a non-digit answer).
+With ``api_key`` every request must carry it as a bearer token, else 401 (what vLLM's ``--api-key`` does).
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class FaultServer:
-    def __init__(self, default: str = "ok", answer: str = "7", delay_s: float = 0.0) -> None:
+    def __init__(self, default: str = "ok", answer: str = "7", delay_s: float = 0.0, api_key: str | None = None) -> None:
         self.behaviours: deque[str] = deque()
         self.default = default
         self.answer = answer
         self.delay_s = delay_s
+        self.api_key = api_key
+        self.unauthorised = 0
         self.requests = 0
         self.in_flight = 0
         self.max_in_flight = 0
@@ -40,6 +43,10 @@ class FaultServer:
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+                if server.api_key is not None and self.headers.get("Authorization") != f"Bearer {server.api_key}":
+                    with server._lock:
+                        server.unauthorised += 1
+                    return self._reply(401, json.dumps({"error": {"message": "invalid API key"}}).encode())
                 with server._lock:
                     server.requests += 1
                     server.in_flight += 1

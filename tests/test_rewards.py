@@ -86,6 +86,8 @@ def test_anti_copy_on_hand_made_overlaps() -> None:
     ]
     values = reward([prompt] * 4, completions, sample_text=[sample] * 4)
     assert values == pytest.approx([1.0, 0.6, 0.0, 2 / 9])
+    # too short to measure (fewer words than two n-grams): 0, not a free 1.0
+    assert reward([prompt] * 3, ["", "a b c", "a b c d e f g"], sample_text=[sample] * 3) == [0.0, 0.0, 0.0]
 
 
 def test_registry_names_and_custom_import() -> None:

@@ -23,6 +23,23 @@ def test_gpu_command_is_the_papers_vllm_serve() -> None:
     assert env == {}
 
 
+def test_remote_code_runs_only_for_the_models_named_and_pinned() -> None:
+    from litstyle.errors import ConfigError as Bad
+
+    gpu = REPO / "config" / "h100x4.yaml"
+    recipe = load_recipe(gpu, ["models.trust_remote_code=[judge_llm]", "models.revision={judge_llm: abc123}"])
+    assert "--trust-remote-code" in serve.server_command(recipe, "judge")[0]
+    assert "--trust-remote-code" not in serve.server_command(recipe, "teacher")[0]
+    assert recipe.models.trusts("judge_llm") and not recipe.models.trusts("encoder")
+    with pytest.raises(Bad, match=r"models.trust_remote_code: .*name the models whose code may run, e.g. \[encoder\]"):
+        load_recipe(gpu, ["models.trust_remote_code=true"])
+    with pytest.raises(Bad, match=r"trust_remote_code lists encoder \(Alibaba-NLP/gte-modernbert-base\), a hub "
+                                  r"model: pin the code that runs with revision: \{encoder: <commit>\}"):
+        load_recipe(gpu, ["models.trust_remote_code=[encoder]"])
+    # local models (an alias here) need no pin: their code is on disk already
+    assert load_recipe(DEMO, ["models.trust_remote_code=[policy]"]).models.trusts("policy")
+
+
 def test_cpu_command_uses_the_judge_venv(tmp_path: Path) -> None:
     (tmp_path / "bin").mkdir()
     (tmp_path / "bin" / "python").write_text("")

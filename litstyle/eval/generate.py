@@ -45,11 +45,12 @@ def generate_local(path: str, prompts: Sequence[Messages], *, max_new_tokens: in
 def generate_remote(base_url: str, model: str, prompts: Sequence[Messages], *, max_new_tokens: int,
                     temperature: float, top_p: float, seed: int, timeout_s: float, retries: int,
                     concurrency: int = 8, repetition_penalty: float | None = None,
-                    desc: str = "generate") -> tuple[list[str | None], dict]:
+                    desc: str = "generate", api_key: str = "EMPTY") -> tuple[list[str | None], dict]:
     """``repetition_penalty`` is a vLLM extension (sent in the request body), not an OpenAI parameter."""
 
     extra = {"repetition_penalty": repetition_penalty} if repetition_penalty is not None else None
-    with LLMClient(base_url, model, timeout_s=timeout_s, retries=retries, concurrency=concurrency) as client:
+    with LLMClient(base_url, model, timeout_s=timeout_s, retries=retries, concurrency=concurrency,
+                   api_key=api_key) as client:
         texts = client.chat_many(list(prompts), max_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
                                  seed=[seed + i for i in range(len(prompts))], extra_body=extra, progress=desc)
         return [t.strip() if t is not None else None for t in texts], client.stats.summary()

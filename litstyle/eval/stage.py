@@ -23,9 +23,10 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from litstyle import models, prompts, serve
+from litstyle import prompts, serve
 from litstyle.corpus.catalog import pick_upto
 from litstyle.corpus.read import author_books, pick
+from litstyle.config import api_key
 from litstyle.errors import StageError
 from litstyle.eval import report
 from litstyle.eval.generate import generate_local, generate_remote
@@ -82,7 +83,7 @@ def model_path(ctx: StageContext, system) -> str:
         if not (folder / "config.json").is_file():
             raise StageError(f"eval.systems {system.name!r}: no model in {folder}")
         return str(folder)
-    return models.resolve(system.model or ctx.recipe.models.policy, ctx.recipe.models.cache_dir)
+    return ctx.recipe.models.path("policy", system.model)
 
 
 def system_prompts(ctx: StageContext, system, todo: list[dict]) -> list[list[dict]]:
@@ -103,8 +104,9 @@ def generate(ctx: StageContext, system, todo: list[dict]) -> tuple[list[str | No
     sampling = {"max_new_tokens": cfg.max_new_tokens, "temperature": cfg.temperature, "top_p": cfg.top_p,
                 "seed": seed, "desc": system.name}
     if system.kind == "external":  # no repetition_penalty: not an OpenAI API parameter
+        key = api_key(system.api_key_env, f"eval.systems[{system.name}]")
         return generate_remote(system.base_url, system.model, messages, timeout_s=system.timeout_s,
-                               retries=system.retries, **sampling)
+                               retries=system.retries, api_key=key, **sampling)
     if cfg.engine == "vllm":
         server = ctx.recipe.llm.generator
         with serve.running(ctx.recipe, "generator", model_path(ctx, system)) as info:
@@ -112,7 +114,7 @@ def generate(ctx: StageContext, system, todo: list[dict]) -> tuple[list[str | No
                                    retries=server.retries, concurrency=server.concurrency,
                                    repetition_penalty=cfg.repetition_penalty, **sampling)
     texts = generate_local(model_path(ctx, system), messages, repetition_penalty=cfg.repetition_penalty,
-                           batch_size=cfg.batch_size, trust_remote_code=ctx.recipe.models.trust_remote_code,
+                           batch_size=cfg.batch_size, trust_remote_code=ctx.recipe.models.trusts("policy"),
                            **sampling)
     return list(texts), None
 

@@ -24,7 +24,8 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from litstyle import models, serve, trainer_args
+from litstyle import serve, trainer_args
+from litstyle.config import api_key
 from litstyle.errors import StageError
 from litstyle.grpo import colocate
 from litstyle.grpo.trainer import trainer_class
@@ -48,7 +49,7 @@ def start_model(ctx: StageContext) -> str:
             raise StageError(f"grpo.init_from: sft, but {folder} holds no model; run the sft stage or set "
                              "grpo.init_from=policy")
         return str(folder)
-    return models.resolve(recipe.models.policy, recipe.models.cache_dir)
+    return recipe.models.path("policy")
 
 
 def judge_client(ctx: StageContext, stack: ExitStack):
@@ -64,7 +65,7 @@ def judge_client(ctx: StageContext, stack: ExitStack):
             raise StageError(f"rank {ctx.rank}: no judge server after {cfg.startup_timeout_s:.0f} s")
         time.sleep(2.0)
     client = LLMClient(info.base_url, info.served_name, timeout_s=cfg.timeout_s, retries=cfg.retries,
-                       concurrency=cfg.concurrency)
+                       concurrency=cfg.concurrency, api_key=api_key(cfg.api_key_env, "llm.judge"))
     stack.callback(client.close)
     return client
 
@@ -89,8 +90,8 @@ def train_grpo(ctx: StageContext) -> None:
     recipe, cfg = ctx.recipe, ctx.recipe.grpo
     train = load_from_disk(str(ctx.inputs["grpo_data"]))["train"]
     start = start_model(ctx)
-    tokenizer = load_tokenizer(start, recipe.models.trust_remote_code)
-    defaults = {"model_init_kwargs": {"trust_remote_code": True}} if recipe.models.trust_remote_code else {}
+    tokenizer = load_tokenizer(start, recipe.models.trusts("policy"))
+    defaults = {"model_init_kwargs": {"trust_remote_code": True}} if recipe.models.trusts("policy") else {}
     args = trainer_args.build("grpo", recipe, checkpoint_dir(ctx), defaults=defaults)
     cpu_vllm = args.use_vllm and args.use_cpu
     resume = resume_point(ctx, cfg.resume)
@@ -106,7 +107,7 @@ def train_grpo(ctx: StageContext) -> None:
             colocate.sync_by_reload(trainer.vllm_generation)
         result = trainer.train(resume_from_checkpoint=resume.checkpoint)
         save_policy(trainer, tokenizer, ctx.out_dir / "model", lora=cfg.lora.enabled, is_main=ctx.is_main,
-                    trust_remote_code=recipe.models.trust_remote_code,
+                    trust_remote_code=recipe.models.trusts("policy"),
                     dtype=cfg.model_dtype())
         judge_calls = res.client.stats.summary() if res.client is not None else None
     if not ctx.is_main:

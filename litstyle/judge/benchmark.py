@@ -24,7 +24,6 @@ from typing import Callable
 
 import numpy as np
 
-from litstyle import models
 from litstyle.errors import StageError
 from litstyle.judge.pairs import BOOK_SPLIT, PairSampler
 from litstyle.rundir import StageContext
@@ -132,8 +131,8 @@ def run_benchmark(ctx: StageContext) -> None:
     chunks = load_from_disk(str(ctx.inputs["corpus"] / "chunks"))
     judge_cfg = recipe.judge
     judges = {
-        "base": StyleScorer(models.resolve(recipe.models.encoder, recipe.models.cache_dir),
-                            trust_remote_code=recipe.models.trust_remote_code, prefix=judge_cfg.text_prefix,
+        "base": StyleScorer(recipe.models.path("encoder"),
+                            trust_remote_code=recipe.models.trusts("encoder"), prefix=judge_cfg.text_prefix,
                             window_words=cfg.window_words, max_seq_length=judge_cfg.max_seq_length,
                             device=recipe.models.encoder_device),
         "fine-tuned": judge_scorer(recipe, ctx.inputs["judge"]),

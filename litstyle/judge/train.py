@@ -25,7 +25,7 @@ import json
 import logging
 import shutil
 
-from litstyle import models, trainer_args
+from litstyle import trainer_args
 from litstyle.judge.pairs import PairSampler
 from litstyle.rundir import StageContext
 from litstyle.style.scorer import StyleScorer
@@ -102,8 +102,8 @@ def train_judge(ctx: StageContext) -> None:
 
     recipe, cfg = ctx.recipe, ctx.recipe.judge
     data, labelled, view = _data(ctx)
-    model = SentenceTransformer(models.resolve(recipe.models.encoder, recipe.models.cache_dir),
-                                trust_remote_code=recipe.models.trust_remote_code)
+    model = SentenceTransformer(recipe.models.path("encoder"),
+                                trust_remote_code=recipe.models.trusts("encoder"))
     model.max_seq_length = cfg.max_seq_length
     args = trainer_args.build("judge", recipe, ctx.out_dir / "checkpoints")
     held_out = [split for split in data if split != "train"]

@@ -2,15 +2,23 @@
 
 The hard rules are enforced in code, whatever the LLM answers:
 - the last non-empty line is not exactly ``THE END.`` -> 0 (no call is made);
-- the author or the title is named in the story -> at most 2.
-The story sits in a ``<story>`` block at the end of the prompt (fixed instructions first, then
-the plot, then the story, so that vLLM's prefix cache re-uses everything before the story).  Angle
-brackets in the story and the plot are replaced, so nothing in them can close the block or open
-another one.
+- the author or the title is named in the story (as a name: capitalised) -> at most 2.
+
+A story is text to grade, never instructions, so the prompt is built for a hostile one:
+- it sits in a block whose delimiter (``<story-XXXXXXXXXX>``) is new for every story and plot: derived
+  from their hash, so the story's writer cannot know it, and the same story still gets the same prompt
+  (cached answers, reproducible rewards);
+- every character that looks like an angle bracket (``<``, ``‹``, ``＜``, ``〈``, ...) becomes a
+  parenthesis, zero-width characters are dropped and ``[INST]``-style chat markers are broken, so
+  nothing in the story or plot can close the block, open another or forge a chat-template turn;
+- the template repeats the rubric and the answer format after the block, so the last instruction the
+  LLM reads is the editor's;
+- the fixed instructions and the plot come first, so vLLM's prefix cache re-uses them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import sys
@@ -31,19 +39,47 @@ NAMED_CAP = 2
 DIGIT = re.compile(r"\s*([0-9])\b")
 # vLLM >= 0.12 reads structured_outputs; the older guided_regex is silently ignored there.
 DIGIT_ONLY = {"structured_outputs": {"regex": "^[0-9]$"}}
-_ANGLE = str.maketrans({"<": "\u2039", ">": "\u203a"})
+# angle brackets and their look-alikes -> parentheses; invisible characters -> nothing
+_LEFT, _RIGHT = "<\u2039\uff1c\u3008\u2329\u27e8\u300a\ufe64\u02c2\u276c\u276e\u2770\u1438", \
+    ">\u203a\uff1e\u3009\u232a\u27e9\u300b\ufe65\u02c3\u276d\u276f\u2771\u1433"
+_NEUTRAL = str.maketrans({**dict.fromkeys(_LEFT, "("), **dict.fromkeys(_RIGHT, ")"),
+                          **dict.fromkeys("\u200b\u200c\u200d\u2060\ufeff\u00ad")})
+_CHAT_MARKER = re.compile(r"\[(/?)(INST|SYS|SYSTEM|ASSISTANT|USER)\]", re.IGNORECASE)
+
+
+def neutralise(text: str) -> str:
+    """``text`` with nothing that can act as a tag or a chat-template marker."""
+    return _CHAT_MARKER.sub(r"(\1\2)", text.translate(_NEUTRAL))
+
+
+def block_tag(story: str, plot: str) -> str:
+    """The story block's delimiter: from the hash of the story and the plot, absent from both."""
+    for salt in range(100):
+        tag = "story-" + hashlib.sha256(f"{salt}\0{plot}\0{story}".encode()).hexdigest()[:10]
+        if tag not in story and tag not in plot:
+            return tag
+    raise ValueError("no story delimiter found that the story does not contain")  # 100 hash collisions
+
+
+def _name_pattern(name: str, *, exact_case: bool) -> re.Pattern[str]:
+    return re.compile(rf"(?<!\w){re.escape(name)}(?!\w)", 0 if exact_case else re.IGNORECASE)
 
 
 def names_author_or_title(story: str, author: str, title: str) -> bool:
-    """True when the story names the author (surname, or "First Last") or the book's main title."""
+    """True when the story names the author or the book's main title *as a name*: the surname and the
+    title as written (capitalised: "Hardy", not "the hardy shepherd"; "Hard Times", not "hard times"),
+    the full name "First Last" in any case."""
     last, _, first = (part.strip() for part in author.partition(","))
-    names = [last, f"{first} {last}".strip()] if last else []
+    first = re.sub(r"\s*\(.*?\)", "", first).strip()  # "Charles (1812-1870)", "H. G. (Herbert George)"
     main_title = re.split(r"[:;]", title)[0].strip()
-    text = story.lower()
-    for name in names + ([main_title] if len(main_title) > 3 else []):
-        if name and re.search(rf"(?<!\w){re.escape(name.lower())}(?!\w)", text):
-            return True
-    return False
+    patterns = []
+    if last:
+        patterns.append(_name_pattern(last, exact_case=True))
+        if first:
+            patterns.append(_name_pattern(f"{first} {last}", exact_case=False))
+    if len(main_title) > 3:
+        patterns.append(_name_pattern(main_title, exact_case=True))
+    return any(p.search(story) for p in patterns)
 
 
 def parse_digit(text: str | None) -> int | None:
@@ -66,9 +102,12 @@ class ContentJudge:
         return cls(client, Path(path).read_text(encoding="utf-8"))
 
     def prompt(self, story: str, plot: str) -> str:
-        # str.replace, not str.format: braces in a story are text, not fields
-        head, _, tail = self.template.partition("{story}")
-        return head.replace("{plot}", plot.translate(_ANGLE)) + story.strip().translate(_ANGLE) + tail
+        story, plot = neutralise(story.strip()), neutralise(plot)
+        tag = block_tag(story, plot)
+        # the template's fields are filled before the story and plot go in (str.replace, not str.format:
+        # braces in a story are text, and a "{tag}" in it is not a field)
+        head, _, tail = self.template.replace("{tag}", tag).partition("{story}")
+        return head.replace("{plot}", plot) + story + tail
 
     def _messages(self, story: str, plot: str) -> list[dict[str, str]]:
         return [{"role": "user", "content": self.prompt(story, plot)}]

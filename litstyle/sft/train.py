@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import logging
 
-from litstyle import models, trainer_args
+from litstyle import trainer_args
 from litstyle.rundir import StageContext
 from litstyle.training import (checkpoint_dir, finish_checkpoints, load_tokenizer, lora_config, resume_point,
                                save_policy, write_history)
@@ -43,11 +43,11 @@ def train_sft(ctx: StageContext) -> None:
     train = data["train"].map(to_prompt_completion, remove_columns=columns)
     evaluation = (data["validation"].map(to_prompt_completion, remove_columns=columns)
                   if "validation" in data else None)
-    policy = models.resolve(recipe.models.policy, recipe.models.cache_dir)
-    tokenizer = load_tokenizer(policy, recipe.models.trust_remote_code)
+    policy = recipe.models.path("policy")
+    tokenizer = load_tokenizer(policy, recipe.models.trusts("policy"))
 
     resume = resume_point(ctx, cfg.resume)
-    defaults = {"model_init_kwargs": {"trust_remote_code": True}} if recipe.models.trust_remote_code else {}
+    defaults = {"model_init_kwargs": {"trust_remote_code": True}} if recipe.models.trusts("policy") else {}
     args = trainer_args.build("sft", recipe, checkpoint_dir(ctx), defaults=defaults,
                               force={"eval_strategy": "no"} if evaluation is None else None)
     trainer = SFTTrainer(model=resume.weights or policy, args=args, train_dataset=train, eval_dataset=evaluation,
@@ -55,7 +55,7 @@ def train_sft(ctx: StageContext) -> None:
     result = trainer.train(resume_from_checkpoint=resume.checkpoint)
     final_eval = trainer.evaluate() if evaluation is not None else {}
     save_policy(trainer, tokenizer, ctx.out_dir / "model", lora=cfg.lora.enabled, is_main=ctx.is_main,
-                trust_remote_code=recipe.models.trust_remote_code,
+                trust_remote_code=recipe.models.trusts("policy"),
                 dtype=cfg.model_dtype())
     if not ctx.is_main:
         return

@@ -114,4 +114,4 @@ def judge_scorer(recipe, judge_dir, *, fused: bool = True) -> StyleScorer:
                        fusion=Fusion.load(folder) if fused else None,
                        window_words=recipe.judge_benchmark.window_words,
                        max_seq_length=recipe.judge.max_seq_length,
-                       trust_remote_code=recipe.models.trust_remote_code, device=recipe.models.encoder_device)
+                       trust_remote_code=recipe.models.trusts("encoder"), device=recipe.models.encoder_device)
