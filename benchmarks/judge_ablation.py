@@ -84,7 +84,7 @@ def _cell(row: dict | None) -> str:
     if not row:
         return " | "
     return (f"{row['auc']:.3f} [{row['auc_low']:.3f}, {row['auc_high']:.3f}] | "
-            f"{row['median_same'] - row['median_cross']:.3f}")
+            f"{row['same_median'] - row['cross_median']:.3f}")
 
 
 if __name__ == "__main__":

@@ -516,6 +516,10 @@ class EvalConfig(Section):
     engine: Literal["transformers", "vllm"] = "transformers"
     content: bool = True  # score content with the judge server (llm.judge)
     judge_calibration: str = "fine-tuned"  # which judge_benchmark calibration scales the style score
+    # the cosines that scale to 0 and 1: quartiles (the paper: cross-author Q1, same-author Q3), medians,
+    # or fixed [low, high] given in scale_fixed (e.g. a released judge's constants)
+    scale: Literal["quartiles", "medians", "fixed"] = "quartiles"
+    scale_fixed: list[float] | None = Field(None, min_length=2, max_length=2)
     attribution_words: int = Field(500, gt=0)  # corpus chunk size of the author centroids
     attribution_chunks: int = Field(64, ge=1)  # per author, drawn with run.seed: bounds the encoding time
     copy_ngram: int = Field(8, ge=2)
@@ -528,6 +532,14 @@ class EvalConfig(Section):
         if len(set(names)) != len(names):
             raise ValueError(f"system names must be unique, got {names}")
         return value
+
+    @model_validator(mode="after")
+    def _fixed_scale(self) -> EvalConfig:
+        if (self.scale == "fixed") != (self.scale_fixed is not None):
+            raise ValueError("scale_fixed: [low, high] goes with scale: fixed, and only with it")
+        if self.scale_fixed is not None and not self.scale_fixed[0] < self.scale_fixed[1]:
+            raise ValueError(f"scale_fixed: low {self.scale_fixed[0]} must be below high {self.scale_fixed[1]}")
+        return self
 
 
 class LoraConfig(Section):

@@ -8,20 +8,42 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from litstyle.eval.metrics import attribute, bootstrap_ci, centroids, paired_diff_ci, scaled_style
+from litstyle.eval.metrics import attribute, bootstrap_ci, centroids, paired_diff_ci
+from litstyle.style.calibration import anchors, calibrate, scaled_style
 from litstyle.eval.report import summarize
 from litstyle.eval.stage import items
 
 
 @pytest.mark.parametrize("cos, expected", [(0.2, 0.0), (0.6, 0.0), (0.65, 0.5), (0.7, 1.0), (0.95, 1.0)])
 def test_scaled_style_clips_at_both_ends(cos: float, expected: float) -> None:
-    assert scaled_style(cos, cross=0.6, same=0.7) == pytest.approx(expected)
+    assert scaled_style(cos, low=0.6, high=0.7) == pytest.approx(expected)
 
 
 def test_scaled_style_paper_calibration_and_bad_calibration() -> None:
     assert scaled_style(0.0597 + (0.8192 - 0.0597) / 4, 0.0597, 0.8192) == pytest.approx(0.25)
-    with pytest.raises(ValueError, match="same-author median 0.5 <= cross-author median 0.6"):
-        scaled_style(0.5, cross=0.6, same=0.5)
+    with pytest.raises(ValueError, match="calibration maps 1 to 0.5 <= 0.6 mapped to 0"):
+        scaled_style(0.5, low=0.6, high=0.5)
+
+
+def test_quartile_calibration_on_a_planted_distribution() -> None:
+    """Cross-author cosines 0.00..0.40 and same-author 0.40..0.80 (step 0.01, 41 each): the paper's scale
+    runs from the cross-author Q1 (0.10) to the same-author Q3 (0.70); the medians' from 0.20 to 0.60."""
+    cross = [i / 100 for i in range(41)]
+    same = [0.4 + i / 100 for i in range(41)]
+    cal = calibrate(same, cross)
+    assert cal == pytest.approx({"cross_q1": 0.10, "cross_median": 0.20, "cross_q3": 0.30,
+                                 "same_q1": 0.50, "same_median": 0.60, "same_q3": 0.70})
+    assert anchors(cal, "quartiles") == pytest.approx((0.10, 0.70))
+    assert anchors(cal, "medians") == pytest.approx((0.20, 0.60))
+    assert anchors(cal, "fixed", [0.0597, 0.8192]) == (0.0597, 0.8192)
+    # the same story is scaled lower on the wider (paper) band, and stories reach 0 and 1 less often
+    assert scaled_style(0.55, *anchors(cal, "quartiles")) == pytest.approx(0.75)
+    assert scaled_style(0.55, *anchors(cal, "medians")) == pytest.approx(0.875)
+    ends = [scaled_style(c, *anchors(cal, scale)) in (0.0, 1.0) for scale in ("quartiles", "medians")
+            for c in cross + same]
+    assert sum(ends[:82]) < sum(ends[82:])
+    with pytest.raises(KeyError, match="rerun it with --force --only judge_benchmark"):
+        anchors({"cross_median": 0.2, "same_median": 0.6}, "quartiles")
 
 
 def test_attribution_on_planted_embeddings() -> None:
@@ -88,8 +110,8 @@ def test_an_inverted_calibration_is_said_not_hidden() -> None:
     from litstyle.eval.report import scale_warning
 
     assert scale_warning(None) == [] and scale_warning({"name": "fine-tuned", "separates": True}) == []
-    lines = scale_warning({"name": "fine-tuned", "separates": False, "same_median": 0.468, "cross_median": 0.482})
-    assert lines[0].startswith("**Scaled style is left out:**") and "0.468 <= cross-author median 0.482" in lines[0]
+    lines = scale_warning({"name": "fine-tuned", "separates": False, "scale": "medians", "high": 0.468, "low": 0.482})
+    assert lines[0].startswith("**Scaled style is left out:**") and "(medians) maps 1 to 0.468 <= 0.482" in lines[0]
     summary = summarize([{"system": "s", "author": "a", "plot": "p", "k": 0, "failed": False, "style_scaled": None,
                           "style": 0.4}], ["s"], 100, 0)
     assert summary["overall"]["s"]["style_scaled"]["n"] == 0 and summary["overall"]["s"]["style"]["n"] == 1

@@ -1,6 +1,5 @@
 """Evaluation statistics: pure functions, no I/O (table-tested).
 
-- ``scaled_style``: clip((cos - cross) / (same - cross), 0, 1) with the judge benchmark's medians.
 - ``attribute``: the nearest author centroid of an embedding (cosine).
 - ``bootstrap_ci``: mean and percentile bootstrap 95 % CI of one sample.
 - ``paired_diff_ci``: mean difference of two systems on the same items, with a paired bootstrap CI.
@@ -11,13 +10,6 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-
-
-def scaled_style(cos: float, cross: float, same: float) -> float:
-    """0 at the median cross-author cosine, 1 at the median same-author cosine, clipped to [0, 1]."""
-    if same <= cross:
-        raise ValueError(f"calibration has same-author median {same} <= cross-author median {cross}")
-    return float(np.clip((cos - cross) / (same - cross), 0.0, 1.0))
 
 
 def centroids(embeddings: np.ndarray, labels: Sequence[str]) -> tuple[list[str], np.ndarray]:

@@ -105,7 +105,7 @@ def plots(out: Path, summary: dict, records: list[dict]) -> list[str]:
                 [max(0.0, c["high"] - c["mean"]) if c["n"] else 0 for c in cells]]
         ax.bar(xs, means, width, yerr=errs, capsize=3, label=system)
     ax.set_xticks([j + width * (len(systems) - 1) / 2 for j in range(len(authors))], authors)
-    ax.set_ylabel("scaled style score (0 = cross-author median, 1 = same-author median)")
+    ax.set_ylabel(f"scaled style score ({SCALE_WORDS[summary['calibration']['scale']]})")
     ax.set_ylim(0, 1.05)
     ax.set_title("Style by author and system (mean, bootstrap 95 % CI)")
     ax.legend(fontsize=8)
@@ -117,13 +117,17 @@ def plots(out: Path, summary: dict, records: list[dict]) -> list[str]:
     return names
 
 
+SCALE_WORDS = {"quartiles": "0 = cross-author Q1, 1 = same-author Q3", "medians": "0 = cross-author median, "
+               "1 = same-author median", "fixed": "0 and 1 at eval.scale_fixed"}
+
+
 def scale_warning(calibration: dict | None) -> list[str]:
     """Report lines saying that scaled style is left out, when the judge's calibration cannot scale."""
     if not calibration or calibration.get("separates", True):
         return []
-    return [f"**Scaled style is left out:** the judge benchmark's `{calibration['name']}` calibration does not "
-            f"separate authors (same-author median {calibration['same_median']:.3f} <= cross-author median "
-            f"{calibration['cross_median']:.3f}); train the judge longer (see its report).", ""]
+    return [f"**Scaled style is left out:** the `{calibration['name']}` judge's scale ({calibration['scale']}) maps "
+            f"1 to {calibration['high']:.3f} <= {calibration['low']:.3f} mapped to 0: it does not separate authors; "
+            "train the judge longer (see its report).", ""]
 
 
 def write(ctx: StageContext, summary: dict, records: list[dict]) -> None:
@@ -134,8 +138,9 @@ def write(ctx: StageContext, summary: dict, records: list[dict]) -> None:
              f"Recipe hash `{recipe_hash(recipe.model_dump(mode='json'))[:12]}`, run dir `{recipe.run_dir}`, seed "
              f"{recipe.run.seed}. Test plots of `grpo_data` (never trained on), {recipe.eval.stories_per_plot} "
              f"story per author and plot and system; means with bootstrap 95 % CIs ({recipe.eval.bootstrap} "
-             "resamples). Style is scaled with the judge benchmark's calibration "
-             f"(`{recipe.eval.judge_calibration}`: cross-author median -> 0, same-author median -> 1).", "",
+             f"resamples). Style is scaled by `eval.scale: {recipe.eval.scale}` of the `{recipe.eval.judge_calibration}` "
+             f"judge ({SCALE_WORDS[recipe.eval.scale]}: {summary['calibration']['low']:.4f} -> 0, "
+             f"{summary['calibration']['high']:.4f} -> 1).", "",
              *scale_warning(summary.get("calibration")),
              "## Overall", "", "| metric | " + " | ".join(systems) + " |", "|---|" + "---|" * len(systems)]
     for metric, (label, unit) in METRICS.items():

@@ -30,7 +30,8 @@ from litstyle.config import api_key
 from litstyle.errors import StageError
 from litstyle.eval import report
 from litstyle.eval.generate import generate_local, generate_remote
-from litstyle.eval.metrics import attribute, centroids, scaled_style
+from litstyle.eval.metrics import attribute, centroids
+from litstyle.style.calibration import anchors, scaled_style
 from litstyle.jsonl import append_records, read_records
 from litstyle.llm.judge import ContentJudge
 from litstyle.rewards import completeness_score
@@ -132,14 +133,17 @@ class Scorer:
             raise StageError(f"eval.judge_calibration: {cfg.judge_calibration!r} is not in the judge benchmark's "
                              f"calibration ({', '.join(calibration)})")
         self.calibration = calibration[cfg.judge_calibration]
-        cal = self.calibration
-        # a judge that does not separate authors (same-author median at or below cross-author) has no
-        # scale: scaled style is left out (and said so), the other metrics still stand
-        self.scaled = cal["same_median"] > cal["cross_median"]
+        try:
+            self.low, self.high = anchors(self.calibration, cfg.scale, cfg.scale_fixed)
+        except KeyError as exc:
+            raise StageError(f"eval.scale {cfg.scale}: {exc.args[0]}") from None
+        # a judge that does not separate authors (the cosine that maps to 1 at or below the one that maps to
+        # 0) has no scale: scaled style is left out (and said so), the other metrics still stand
+        self.scaled = self.high > self.low
         if not self.scaled:
-            log.warning("eval: the judge benchmark's %r calibration does not separate authors (same-author median "
-                        "%.3f <= cross-author %.3f): scaled style is left out; see judge_benchmark/report.md",
-                        cfg.judge_calibration, cal["same_median"], cal["cross_median"])
+            log.warning("eval: scale %s of the %r judge maps 1 to %.3f <= %.3f mapped to 0: it does not separate "
+                        "authors, scaled style is left out; see judge_benchmark/report.md", cfg.scale,
+                        cfg.judge_calibration, self.high, self.low)
         self.style = judge_scorer(recipe, ctx.inputs["judge"])
         chunks = load_from_disk(str(ctx.inputs["corpus"] / "chunks"))
         by_author: dict[str, list[str]] = {}
@@ -164,7 +168,6 @@ class Scorer:
         content = (self.content_judge.score(stories, [todo[i]["plot"] for i in ok], [todo[i]["author"] for i in ok],
                                             [todo[i]["title"] for i in ok])
                    if ok and self.content_judge is not None else [None] * len(ok))
-        cal = self.calibration
         pcfg = self.recipe.prompts
         records = []
         for item, text in zip(todo, texts):
@@ -175,7 +178,7 @@ class Scorer:
             text, item = texts[i], todo[i]
             records[i].update({
                 "style": round(style[j], 6),
-                "style_scaled": (round(scaled_style(style[j], cal["cross_median"], cal["same_median"]), 6)
+                "style_scaled": (round(scaled_style(style[j], self.low, self.high), 6)
                                  if self.scaled else None),
                 "content": content[j],
                 "completeness": round(completeness_score(text, pcfg.min_words, pcfg.max_words), 6),
@@ -220,7 +223,8 @@ def run_eval(ctx: StageContext) -> None:
         for record in records:
             handle.write(json.dumps(record) + "\n")
     summary = report.summarize(records, [s.name for s in systems], cfg.bootstrap, recipe.run.seed)
-    summary["calibration"] = {"name": cfg.judge_calibration, "separates": scorer.scaled, **scorer.calibration}
+    summary["calibration"] = {"name": cfg.judge_calibration, "scale": cfg.scale, "low": scorer.low, "high": scorer.high,
+                              "separates": scorer.scaled, **scorer.calibration}
     (ctx.out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     report.write(ctx, summary, records)
     ctx.counts.update({"stories": len(records), "failed": sum(r["failed"] for r in records),

@@ -10,8 +10,8 @@ unsupervised stylometric baselines fitted on training-book chunks, each a "cosin
 frequencies of the most frequent features, z-scored per feature, then cosine): function words
 (Burrows) and character 2-4-grams.  Reported: ROC AUC with a bootstrap 95 % CI, EER, median
 cosine per class, a per-author AUC table, a Markdown report, box plots and ROC curves (PNG), and
-the calibration constants of the scaled style score (median cross-author cosine -> 0, median
-same-author cosine -> 1) of every judge, at the largest chunk size, on the unseen books when there
+the calibration constants of the scaled style score (cross-author Q1 and median, same-author median
+and Q3: :mod:`litstyle.style.calibration`) of every judge, at the largest chunk size, on the unseen books when there
 are (the target authors are trained authors then), else on the unseen authors.
 """
 
@@ -27,6 +27,7 @@ import numpy as np
 from litstyle.errors import StageError
 from litstyle.judge.pairs import BOOK_SPLIT, PairSampler
 from litstyle.rundir import StageContext
+from litstyle.style.calibration import calibrate
 from litstyle.style.scorer import StyleScorer, judge_scorer
 from litstyle.style.stylometry import CharNgrams, FunctionWords
 
@@ -170,15 +171,12 @@ def run_benchmark(ctx: StageContext) -> None:
                 results[(set_name, method, words)] = (s, c, value)
                 rows.append({"set": set_name, "method": method, "words": words, "auc": value, "auc_low": low,
                              "auc_high": high, "eer": eer,
-                             "median_same": float(np.median(s)), "median_cross": float(np.median(c)),
-                             "q1_same": float(np.quantile(s, 0.25)), "q3_same": float(np.quantile(s, 0.75)),
-                             "q1_cross": float(np.quantile(c, 0.25)), "q3_cross": float(np.quantile(c, 0.75)),
-                             "per_author": per_author_auc(same_pairs, cross_pairs, s, c)})
+                             **calibrate(s, c), "per_author": per_author_auc(same_pairs, cross_pairs, s, c)})
                 log.info("%-14s %-17s %4d words: AUC %.3f [%.3f, %.3f], EER %.3f", set_name, method, words,
                          value, low, high, eer)
     calibration_set = UNSEEN_BOOKS if mode == "book_disjoint" else UNSEEN_AUTHORS
-    calibration = {r["method"]: {"words": r["words"], "set": r["set"], "cross_median": r["median_cross"],
-                                 "same_median": r["median_same"]}
+    calibration = {r["method"]: {"words": r["words"], "set": r["set"],
+                                 **{k: r[k] for k in ("cross_median", "same_median", "cross_q1", "same_q3")}}
                    for r in rows if r["words"] == max(cfg.chunk_words) and r["method"] in judges
                    and r["set"] == calibration_set}
     (ctx.out_dir / "results.json").write_text(json.dumps(
@@ -206,8 +204,8 @@ def _report(rows: list[dict], authors: dict[str, list[str]], n: int, mode: str, 
     for r in rows:
         lines.append(f"| {r['set']} | {r['method']} | {r['words']} | {r['auc']:.3f} [{r['auc_low']:.3f}, "
                      f"{r['auc_high']:.3f}] | {r['eer']:.3f} | "
-                     f"{r['median_same']:.3f} [{r['q1_same']:.3f}, {r['q3_same']:.3f}] | "
-                     f"{r['median_cross']:.3f} [{r['q1_cross']:.3f}, {r['q3_cross']:.3f}] |")
+                     f"{r['same_median']:.3f} [{r['same_q1']:.3f}, {r['same_q3']:.3f}] | "
+                     f"{r['cross_median']:.3f} [{r['cross_q1']:.3f}, {r['cross_q3']:.3f}] |")
     words = max(r["words"] for r in rows)
     for set_name in authors:
         largest = [r for r in rows if r["set"] == set_name and r["words"] == words]
@@ -217,9 +215,10 @@ def _report(rows: list[dict], authors: dict[str, list[str]], n: int, mode: str, 
         for author in sorted({a for r in largest for a in r["per_author"]}):
             cells = [f"{r['per_author'][author]:.2f}" if author in r["per_author"] else "" for r in largest]
             lines.append(f"| {author} | " + " | ".join(cells) + " |")
-    lines += ["", "Scaled style score = clip((cos - cross_median) / (same_median - cross_median), 0, 1):", ""]
-    lines += [f"- {m}: cross {c['cross_median']:.4f}, same {c['same_median']:.4f} ({c['set']}, {c['words']} words)"
-              for m, c in calibration.items()]
+    lines += ["", "Scaled style score = clip((cos - low) / (high - low), 0, 1); `eval.scale: quartiles` (the paper): "
+              "low = cross-author Q1, high = same-author Q3; `medians`: the two medians:", ""]
+    lines += [f"- {m}: quartiles {c['cross_q1']:.4f} / {c['same_q3']:.4f}, medians {c['cross_median']:.4f} / "
+              f"{c['same_median']:.4f} ({c['set']}, {c['words']} words)" for m, c in calibration.items()]
     lines += ["", "![box plots](boxplots.png)", "", "![ROC](roc.png)"]
     return "\n".join(lines) + "\n"
 
