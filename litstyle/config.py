@@ -463,15 +463,26 @@ class GRPODataConfig(Section):
 
 class EvalSystem(Section):
     """One system of the evaluation: a base-policy prompt (zero_shot / few_shot), a stage's model
-    (sft / grpo), or any OpenAI-compatible server (external: model + base_url)."""
+    (sft / grpo), or any OpenAI-compatible server (external: model + base_url); each in zero-shot or
+    few-shot mode, with its own system prompt and sampling where given (else the eval section's)."""
 
     name: str
     kind: Literal["zero_shot", "few_shot", "sft", "grpo", "external"]
     enabled: bool = True
     model: str | None = None  # zero_shot / few_shot: default models.policy; external: the served model name
     base_url: str | None = None  # external only
-    shots: int = Field(2, ge=1)  # few_shot: excerpts of the author shown in the prompt
+    mode: Literal["zero_shot", "few_shot"] | None = None  # sft / grpo / external (default zero_shot)
+    shots: int = Field(2, ge=1)  # few-shot: excerpts of the author shown in the prompt
     shot_words: int = Field(128, gt=0)  # their size (in corpus.chunk_words)
+    # few-shot excerpts: `shots` corpus chunks of `shot_words`, or the row's own sample_text (the paper:
+    # "REFERENCE STYLE SAMPLE (MIMIC THIS VOICE)" before the task)
+    shot_source: Literal["corpus", "sample"] = "corpus"
+    system_prompt: str | None = None  # replaces prompts.system (the paper's baselines: hard constraints)
+    temperature: float | None = Field(None, ge=0.0)  # sampling: None = the eval section's
+    top_p: float | None = Field(None, gt=0.0, le=1.0)
+    min_p: float | None = Field(None, ge=0.0, lt=1.0)
+    repetition_penalty: float | None = Field(None, gt=0.0)  # vLLM / transformers (not an OpenAI parameter)
+    max_new_tokens: int | None = Field(None, gt=0)
     timeout_s: float = Field(300.0, gt=0)  # external: per call
     retries: int = Field(2, ge=0, le=10)
     api_key_env: str | None = None  # external: the environment variable holding the API key
@@ -494,7 +505,14 @@ class EvalSystem(Section):
         if self.model is not None and self.kind in ("sft", "grpo"):
             raise ValueError(f"system {self.name!r}: model is not used by kind {self.kind} (it evaluates that "
                              "stage's model); use kind zero_shot or few_shot to evaluate another model")
+        if self.mode is not None and self.kind in ("zero_shot", "few_shot") and self.mode != self.kind:
+            raise ValueError(f"system {self.name!r}: kind {self.kind} is mode {self.kind}, not {self.mode}")
         return self
+
+    @property
+    def prompt_mode(self) -> str:
+        """zero_shot or few_shot."""
+        return self.kind if self.kind in ("zero_shot", "few_shot") else self.mode or "zero_shot"
 
 
 def _default_systems() -> list[EvalSystem]:
@@ -509,6 +527,7 @@ class EvalConfig(Section):
     max_new_tokens: int = Field(2200, gt=0)
     temperature: float = Field(0.9, ge=0.0)
     top_p: float = Field(0.95, gt=0.0, le=1.0)
+    min_p: float = Field(0.0, ge=0.0, lt=1.0)  # 0: off
     repetition_penalty: float = Field(1.05, gt=0.0)
     batch_size: int = Field(8, ge=1)  # local generation batch (engine transformers)
     # local systems (zero_shot, few_shot, sft, grpo): transformers in-process, or vllm: each model
@@ -722,7 +741,7 @@ class Recipe(Section):
                  "grpo_data": {"grpo_data.sample_words": self.grpo_data.sample_words},
                  "eval": {"eval.attribution_words": self.eval.attribution_words,
                           **{f"eval.systems.{s.name}.shot_words": s.shot_words for s in self.eval.systems
-                             if s.enabled and s.kind == "few_shot"}}}
+                             if s.enabled and s.prompt_mode == "few_shot" and s.shot_source == "corpus"}}}
         for stage in stages:
             for key, words in sizes.get(stage, {}).items():
                 if words not in self.corpus.chunk_words:

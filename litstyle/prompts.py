@@ -47,13 +47,17 @@ def display_name(author: str) -> str:
     return f"{first} {last}" if sep and first else last
 
 
+EXCERPT_HEADING = "Excerpt {i} of the target style:"
+SAMPLE_HEADING = "REFERENCE STYLE SAMPLE (MIMIC THIS VOICE):"  # the paper's few-shot format (one sample)
+
+
 def story_prompt(author: str, title: str, plot: str, min_words: int, max_words: int, *,
-                 system: str | None = None, excerpts: Sequence[str] = ()) -> Messages:
-    """The chat messages that ask for one story.  ``excerpts`` (few-shot evaluation) are short
-    passages of the author shown before the task."""
+                 system: str | None = None, excerpts: Sequence[str] = (), heading: str = EXCERPT_HEADING) -> Messages:
+    """The chat messages that ask for one story.  ``excerpts`` (few-shot evaluation) are passages of the
+    author shown before the task, each under ``heading`` (``{i}``: its number)."""
     parts = ["Style Target", f"Author: {display_name(author)}", f"Title: {title}", ""]
     for i, excerpt in enumerate(excerpts, 1):
-        parts += [f"Excerpt {i} of the target style:", excerpt.strip(), ""]
+        parts += [heading.format(i=i), excerpt.strip(), ""]
     parts += [
         f"Write an original, polished literary short story between {min_words:,} and {max_words:,} words "
         f"about {plot.strip().rstrip('.')} in this style.",

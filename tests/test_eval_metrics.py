@@ -128,3 +128,58 @@ def test_story_cache_retries_failed_stories_and_survives_a_cut_line(tmp_path: Pa
     StoryCache(path).add([{"key": "d", "text": "after the cut", "failed": False}])
     again = StoryCache(path)
     assert set(again.records) == {"a", "d"} and again.reused == 2  # b is asked again, d was not swallowed
+
+
+def test_the_papers_tables_list_every_system_author_and_mode_with_n() -> None:
+    from litstyle.eval.report import paper_tables
+
+    def rec(system: str, author: str, style: float, scaled: float | None, failed: bool = False) -> dict:
+        return {"system": system, "author": author, "style": style, "style_scaled": scaled, "failed": failed}
+
+    records = [rec("grpo", "A", 0.4, 0.5), rec("grpo", "A", 0.6, 0.7), rec("grpo", "B", 0.2, 0.1),
+               rec("grpo", "B", 0.0, None, failed=True), rec("grpo few", "A", 0.5, 0.5), rec("grpo few", "B", 0.3, 0.3)]
+    lines = paper_tables(records, {"grpo": "zero_shot", "grpo few": "few_shot"}, ["A", "B"])
+    zero, few = lines.index("### Zero-shot"), lines.index("### Few-shot")
+    assert lines[zero + 2] == "| system | A | B | all authors |"
+    assert lines[zero + 4] == ("| grpo | 0.500 ± 0.141 / 0.600 ± 0.141 (n=2) | 0.200 ± 0.000 / 0.100 ± 0.000 (n=1) "
+                               "| 0.400 ± 0.200 / 0.433 ± 0.306 (n=3) |")
+    assert lines[few + 4].startswith("| grpo few | 0.500 ± 0.000 / 0.500 ± 0.000 (n=1) |")
+    assert paper_tables(records, {"grpo": "zero_shot"}, ["A"]).count("### Few-shot") == 0
+
+
+def test_system_modes_prompts_and_sampling(tmp_path: Path) -> None:
+    """Every kind in either mode; the paper's few-shot puts the row's sample first; a system prompt and
+    sampling settings of a system replace the eval section's (seen in the requests a server receives)."""
+    from types import SimpleNamespace
+
+    from conftest import DEMO
+    from fault_llm_server import FaultServer
+    from litstyle.config import EvalSystem, load_recipe
+    from litstyle.eval.stage import generate, system_prompts
+
+    recipe = load_recipe(DEMO, [f"run.run_dir={tmp_path}"])
+    ctx = SimpleNamespace(recipe=recipe)
+    item = {"author": "Twain, Mark", "title": "Roughing It", "plot": "a river race", "k": 0,
+            "prompt": [{"role": "user", "content": "THE ROW'S PROMPT"}], "sample_text": "THE SAMPLE TEXT"}
+    plain = EvalSystem(name="g", kind="grpo")
+    assert plain.prompt_mode == "zero_shot" and system_prompts(ctx, plain, [item]) == [item["prompt"]]
+    paper = EvalSystem(name="g few", kind="grpo", mode="few_shot", shot_source="sample", system_prompt="HARD RULES")
+    (messages,) = system_prompts(ctx, paper, [item])
+    assert messages[0] == {"role": "system", "content": "HARD RULES"}
+    user = messages[1]["content"]
+    assert "REFERENCE STYLE SAMPLE (MIMIC THIS VOICE):\nTHE SAMPLE TEXT\n" in user
+    assert user.index("THE SAMPLE TEXT") < user.index("Write an original") and "about a river race" in user
+    with pytest.raises(ValueError, match="kind zero_shot is mode zero_shot, not few_shot"):
+        EvalSystem(name="z", kind="zero_shot", mode="few_shot")
+    with FaultServer(answer="A story.\nTHE END.") as server:
+        baseline = EvalSystem(name="b", kind="external", model="m", base_url=server.base_url, temperature=1.0,
+                              min_p=0.05, max_new_tokens=77, system_prompt="HARD RULES")
+        texts, _ = generate(ctx, baseline, [item])
+        default = EvalSystem(name="d", kind="external", model="m", base_url=server.base_url)
+        generate(ctx, default, [item])
+    assert texts == ["A story.\nTHE END."]
+    first, second = server.bodies
+    assert (first["temperature"], first["min_p"], first["max_tokens"]) == (1.0, 0.05, 77)
+    assert first["messages"][0] == {"role": "system", "content": "HARD RULES"}
+    assert (second["temperature"], second["max_tokens"]) == (recipe.eval.temperature, recipe.eval.max_new_tokens)
+    assert "min_p" not in second and "repetition_penalty" not in second

@@ -140,5 +140,7 @@ def test_the_paper_recipe_runs_on_cpu(tmp_path: Path) -> None:
     assert any("rewards/style/mean" in e and "rewards/content/mean" in e for e in history)
     assert any("sampling/importance_sampling_ratio/mean" in e for e in history)  # colocated vLLM generated
     report = (run_dir / "eval" / "report.md").read_text()
-    assert "| metric | zero_shot | few_shot | sft | grpo |" in report
+    # the paper's grid (its baselines are disabled in the recipe): both modes of every model, both tables
+    assert "| metric | zero_shot | few_shot | sft | sft few-shot | grpo | grpo few-shot |" in report
+    assert "### Zero-shot" in report and "### Few-shot" in report
     assert not (run_dir / "serve" / "judge.json").exists()  # no server left behind

@@ -16,7 +16,7 @@ Messages = list[dict[str, str]]
 
 def generate_local(path: str, prompts: Sequence[Messages], *, max_new_tokens: int, temperature: float, top_p: float,
                    repetition_penalty: float, batch_size: int, seed: int, trust_remote_code: bool = False,
-                   desc: str = "generate") -> list[str]:
+                   min_p: float = 0.0, desc: str = "generate") -> list[str]:
     import torch
     from tqdm.auto import tqdm
     from transformers import AutoModelForCausalLM
@@ -35,7 +35,7 @@ def generate_local(path: str, prompts: Sequence[Messages], *, max_new_tokens: in
         torch.manual_seed(seed + start)
         with torch.no_grad():
             out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=temperature > 0,
-                                 temperature=temperature or None, top_p=top_p,
+                                 temperature=temperature or None, top_p=top_p, min_p=min_p or None,
                                  repetition_penalty=repetition_penalty, pad_token_id=tokenizer.pad_token_id)
         texts += tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
     del model
@@ -44,11 +44,13 @@ def generate_local(path: str, prompts: Sequence[Messages], *, max_new_tokens: in
 
 def generate_remote(base_url: str, model: str, prompts: Sequence[Messages], *, max_new_tokens: int,
                     temperature: float, top_p: float, seed: int, timeout_s: float, retries: int,
-                    concurrency: int = 8, repetition_penalty: float | None = None,
+                    concurrency: int = 8, repetition_penalty: float | None = None, min_p: float = 0.0,
                     desc: str = "generate", api_key: str = "EMPTY") -> tuple[list[str | None], dict]:
-    """``repetition_penalty`` is a vLLM extension (sent in the request body), not an OpenAI parameter."""
+    """``repetition_penalty`` and ``min_p`` are vLLM extensions (sent in the request body, only when set),
+    not OpenAI parameters."""
 
-    extra = {"repetition_penalty": repetition_penalty} if repetition_penalty is not None else None
+    extra = {k: v for k, v in (("repetition_penalty", repetition_penalty), ("min_p", min_p or None)) if v is not None}
+    extra = extra or None
     with LLMClient(base_url, model, timeout_s=timeout_s, retries=retries, concurrency=concurrency,
                    api_key=api_key) as client:
         texts = client.chat_many(list(prompts), max_tokens=max_new_tokens, temperature=temperature, top_p=top_p,

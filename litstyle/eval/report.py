@@ -35,8 +35,8 @@ def summarize(records: list[dict], systems: list[str], n_boot: int, seed: int) -
     by_system = {s: [r for r in records if r["system"] == s] for s in systems}
     authors = sorted({r["author"] for r in records})
     overall = {s: {m: _ci(_values(rs, m), n_boot, seed) for m in METRICS} for s, rs in by_system.items()}
-    per_author = {s: {a: {m: _ci(_values([r for r in rs if r["author"] == a], m), n_boot, seed)
-                          for m in ("style_scaled", "attributed", "content")} for a in authors}
+    per_author = {s: {a: {m: _ci(_values([r for r in rs if r["author"] == a], m), n_boot, seed) for m in METRICS}
+                      for a in authors}
                   for s, rs in by_system.items()}
     paired = []
     for a, b in PAIRS:
@@ -56,6 +56,39 @@ def summarize(records: list[dict], systems: list[str], n_boot: int, seed: int) -
     failures = {s: sum(r["failed"] for r in rs) for s, rs in by_system.items()}
     return {"systems": systems, "authors": authors, "overall": overall, "per_author": per_author,
             "paired": paired, "failures": failures, "stories": {s: len(rs) for s, rs in by_system.items()}}
+
+
+MODES = {"zero_shot": "Zero-shot", "few_shot": "Few-shot"}
+
+
+def _mean_std(values: list[float]) -> str:
+    """``mean ± std`` (sample standard deviation, n - 1), as the paper reports."""
+    if not values:
+        return "-"
+    mean = sum(values) / len(values)
+    std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5 if len(values) > 1 else 0.0
+    return f"{mean:.3f} ± {std:.3f}"
+
+
+def paper_tables(records: list[dict], modes: dict[str, str], authors: list[str]) -> list[str]:
+    """The paper's two tables (zero-shot, few-shot): per system and author, raw and scaled style as mean ±
+    std over the stories that were written, with their number n."""
+    lines: list[str] = []
+    for mode, title in MODES.items():
+        names = [name for name, m in modes.items() if m == mode]
+        if not names:
+            continue
+        lines += [f"### {title}", "", "| system | " + " | ".join(authors) + " | all authors |",
+                  "|---|" + "---|" * (len(authors) + 1)]
+        for name in names:
+            cells = []
+            for author in [*authors, None]:
+                rs = [r for r in records if r["system"] == name and (author is None or r["author"] == author)]
+                cells.append(f"{_mean_std(_values(rs, 'style'))} / {_mean_std(_values(rs, 'style_scaled'))} "
+                             f"(n={len(_values(rs, 'style'))})")
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
 
 
 def _fmt(cell: dict[str, Any], digits: int = 3) -> str:
@@ -158,11 +191,15 @@ def write(ctx: StageContext, summary: dict, records: list[dict]) -> None:
     for p in summary["paired"]:
         lines.append(f"| {p['a']} - {p['b']} | {p['metric']} | {p['diff']:+.3f} [{p['low']:+.3f}, {p['high']:+.3f}] "
                      f"| {p['n']} |")
-    lines += ["", "## Scaled style by author", "", "| author | " + " | ".join(systems) + " |",
-              "|---|" + "---|" * len(systems)]
-    for author in summary["authors"]:
-        lines.append(f"| {author} | " + " | ".join(_fmt(summary["per_author"][s][author]["style_scaled"])
-                                                   for s in systems) + " |")
+    lines += ["", "## The paper's tables: style cosine / scaled style, mean ± std (n stories)", "",
+              *paper_tables(records, summary.get("modes", {s: "zero_shot" for s in systems}), summary["authors"])]
+    lines += ["## By author (mean [95 % CI])"]
+    for metric, (label, unit) in METRICS.items():
+        lines += ["", f"**{label}** ({unit})", "", "| author | " + " | ".join(systems) + " |",
+                  "|---|" + "---|" * len(systems)]
+        for author in summary["authors"]:
+            lines.append(f"| {author} | " + " | ".join(_fmt(summary["per_author"][s][author][metric],
+                                                            1 if metric == "words" else 3) for s in systems) + " |")
     lines += ["", "## Plots", ""] + [f"![{name}]({name})" for name in images]
     rewards = ctx.inputs.get("grpo")
     if rewards is not None and (rewards / "rewards.png").is_file():

@@ -88,33 +88,71 @@ def model_path(ctx: StageContext, system) -> str:
 
 
 def system_prompts(ctx: StageContext, system, todo: list[dict]) -> list[list[dict]]:
-    if system.kind != "few_shot":
-        return [item["prompt"] for item in todo]
+    """The chat messages of each item: the row's own prompt (zero-shot, the prompts.system it was built
+    with), or the same task with excerpts of the author first (few-shot); ``system_prompt`` replaces the
+    system message."""
     pcfg, seed = ctx.recipe.prompts, ctx.recipe.run.seed
+    system_text = system.system_prompt if system.system_prompt is not None else pcfg.system
+    if system.prompt_mode == "zero_shot":
+        if system.system_prompt is None:
+            return [item["prompt"] for item in todo]
+        return [prompts.story_prompt(item["author"], item["title"], item["plot"], pcfg.min_words, pcfg.max_words,
+                                     system=system_text) for item in todo]
+    if system.shot_source == "sample":
+        return [prompts.story_prompt(item["author"], item["title"], item["plot"], pcfg.min_words, pcfg.max_words,
+                                     system=system_text, excerpts=[item["sample_text"]], heading=prompts.SAMPLE_HEADING)
+                for item in todo]
     _, excerpts = author_books(ctx, system.shot_words, "eval.systems.shot_words")
     return [prompts.story_prompt(item["author"], item["title"], item["plot"], pcfg.min_words, pcfg.max_words,
-                                 system=pcfg.system,
+                                 system=system_text,
                                  excerpts=[pick(excerpts[item["author"]], seed, "shot", item["plot"], item["k"], j)
                                            for j in range(system.shots)])
             for item in todo]
 
 
-def generate(ctx: StageContext, system, todo: list[dict]) -> tuple[list[str | None], dict | None]:
+class Generator:
+    """``llm.generator`` serving one model folder at a time: consecutive systems of one model (its zero-shot
+    and few-shot modes) share a server start."""
+
+    def __init__(self, ctx: StageContext) -> None:
+        self.ctx, self.path, self.info, self._stack = ctx, None, None, ExitStack()
+
+    def serving(self, path: str):
+        if path != self.path:
+            self.close()
+            self.info = self._stack.enter_context(serve.running(self.ctx.recipe, "generator", path))
+            self.path = path
+        return self.info
+
+    def close(self) -> None:
+        self._stack.close()
+        self.path = self.info = None
+
+
+def generate(ctx: StageContext, system, todo: list[dict],
+             generator: Generator | None = None) -> tuple[list[str | None], dict | None]:
     cfg, seed = ctx.recipe.eval, ctx.recipe.run.seed
     messages = system_prompts(ctx, system, todo)
-    sampling = {"max_new_tokens": cfg.max_new_tokens, "temperature": cfg.temperature, "top_p": cfg.top_p,
-                "seed": seed, "desc": system.name}
-    if system.kind == "external":  # no repetition_penalty: not an OpenAI API parameter
+    sampling = {name: getattr(system, name) if getattr(system, name) is not None else getattr(cfg, name)
+                for name in ("max_new_tokens", "temperature", "top_p", "min_p")}
+    sampling.update(seed=seed, desc=system.name)
+    penalty = system.repetition_penalty if system.repetition_penalty is not None else cfg.repetition_penalty
+    if system.kind == "external":  # repetition_penalty only when the system sets it (a vLLM extension)
         key = api_key(system.api_key_env, f"eval.systems[{system.name}]")
         return generate_remote(system.base_url, system.model, messages, timeout_s=system.timeout_s,
-                               retries=system.retries, api_key=key, **sampling)
+                               retries=system.retries, api_key=key, repetition_penalty=system.repetition_penalty,
+                               **sampling)
     if cfg.engine == "vllm":
         server = ctx.recipe.llm.generator
-        with serve.running(ctx.recipe, "generator", model_path(ctx, system)) as info:
+        with ExitStack() as own:
+            if generator is None:  # one system alone: a server for it
+                generator = Generator(ctx)
+                own.callback(generator.close)
+            info = generator.serving(model_path(ctx, system))
             return generate_remote(info.base_url, info.served_name, messages, timeout_s=server.timeout_s,
                                    retries=server.retries, concurrency=server.concurrency,
-                                   repetition_penalty=cfg.repetition_penalty, **sampling)
-    texts = generate_local(model_path(ctx, system), messages, repetition_penalty=cfg.repetition_penalty,
+                                   repetition_penalty=penalty, **sampling)
+    texts = generate_local(model_path(ctx, system), messages, repetition_penalty=penalty,
                            batch_size=cfg.batch_size, trust_remote_code=ctx.recipe.models.trusts("policy"),
                            **sampling)
     return list(texts), None
@@ -207,12 +245,14 @@ def run_eval(ctx: StageContext) -> None:
             client = stack.enter_context(client_for(recipe, "judge"))
             judge = ContentJudge.from_file(client, ctx.read_file(recipe.llm.judge_prompt))
         scorer = Scorer(ctx, judge)
+        generator = Generator(ctx)
+        stack.callback(generator.close)
         for system in systems:
             todo = [item for item in todo_items if key(system.name, item) not in cache.records]
             log.info("eval %s: %d stories to write (%d done before)", system.name, len(todo),
                      len(todo_items) - len(todo))
             if todo:
-                texts, stats = generate(ctx, system, todo)
+                texts, stats = generate(ctx, system, todo, generator)
                 if stats is not None:
                     calls[system.name] = stats
                 cache.add(scorer.score(system.name, todo, texts))
@@ -223,6 +263,7 @@ def run_eval(ctx: StageContext) -> None:
         for record in records:
             handle.write(json.dumps(record) + "\n")
     summary = report.summarize(records, [s.name for s in systems], cfg.bootstrap, recipe.run.seed)
+    summary["modes"] = {s.name: s.prompt_mode for s in systems}
     summary["calibration"] = {"name": cfg.judge_calibration, "scale": cfg.scale, "low": scorer.low, "high": scorer.high,
                               "separates": scorer.scaled, **scorer.calibration}
     (ctx.out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
