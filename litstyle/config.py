@@ -459,6 +459,18 @@ class GRPODataConfig(Section):
     train_rows_per_plot: int = Field(45, ge=1)  # per author (paper: 45)
     test_rows_per_plot: int = Field(20, ge=1)  # per author (paper: 20)
     sample_words: int = Field(1500, gt=0)  # style reference chunk size (in corpus.chunk_words)
+    # a published GRPO dataset instead of building one: a hub id (VibrantVista/grpo-style-training) or a local
+    # folder (save_to_disk, or data files in the hub layout); train / test splits with the columns prompt
+    # and sample_text (author, title, plot when present); from_configs maps each run author to its config
+    # (hub) or subfolder (local), e.g. {"Twain, Mark": Twain_Mark}; without it the dataset is read whole
+    from_dataset: str | None = None
+    from_configs: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _configs_need_a_dataset(self) -> GRPODataConfig:
+        if self.from_configs and self.from_dataset is None:
+            raise ValueError("from_configs names the configs of from_dataset: give from_dataset too")
+        return self
 
 
 class EvalSystem(Section):
@@ -601,6 +613,9 @@ class JudgeTrainConfig(TrainerSection):
     """Style-judge training: extra keys go to SentenceTransformerTrainingArguments."""
 
     args_class: ClassVar[str] = "sentence_transformers:SentenceTransformerTrainingArguments"
+    # false: models.encoder IS the style judge, taken as is (a released judge such as
+    # VibrantVista/gte-large-en-v1.5-stylejudge): scored on the held-out pairs and saved, not trained
+    train: bool = True
     max_seq_length: int = Field(256, gt=0)
     text_prefix: str = ""
     early_stopping_patience: int = Field(3, ge=1)
@@ -627,6 +642,13 @@ class JudgeTrainConfig(TrainerSection):
         (sentence-transformers' EmbeddingSimilarityEvaluator, cosine) and, for the cosine loss (scored
         validation pairs), the validation loss.  ``metric_for_best_model`` must be one of them."""
         return [self.METRIC, "eval_validation_pearson_cosine"] + (["eval_loss"] if self.loss == "cosine" else [])
+
+    @model_validator(mode="after")
+    def _as_is(self) -> JudgeTrainConfig:
+        if not self.train and (self.fused or self.text_view != "raw"):
+            raise ValueError("train: false takes the encoder as it is: fused and text_view (fitted in training) "
+                             "must stay off (fused: false, text_view: raw)")
+        return self
 
     @model_validator(mode="after")
     def _metric_is_logged(self) -> JudgeTrainConfig:

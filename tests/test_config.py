@@ -66,6 +66,7 @@ BAD = [
     (["grpo.per_device_train_batch_size=-4"], "grpo.per_device_train_batch_size: must be > 0, got -4"),
     (["grpo.scale_rewards=sometimes"], "grpo.scale_rewards: 'sometimes' is not allowed; choose one of group, batch, none"),
     (["grpo.importance_sampling_level=word"], "choose one of token, sequence"),
+    (["grpo_data.from_configs={'Twain, Mark': Twain_Mark}"], "from_configs names the configs of from_dataset"),
     (["eval.scale=fixed"], "scale_fixed: [low, high] goes with scale: fixed, and only with it"),
     (["eval.scale_fixed=[0.06, 0.82]"], "scale_fixed: [low, high] goes with scale: fixed, and only with it"),
     (["eval.scale=fixed", "eval.scale_fixed=[0.8, 0.1]"], "scale_fixed: low 0.8 must be below high 0.1"),

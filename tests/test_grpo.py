@@ -65,6 +65,37 @@ def test_grpo_data_split_rows_and_samples(grpo_run: Path) -> None:
     assert len(set(twain)) == 2
 
 
+def test_grpo_data_from_a_published_dataset(judged_run: Path, tmp_path: Path) -> None:
+    """The paper's published GRPO set (per-author configs, train / test, prompt as a plain string, sample_text,
+    prompt_type; no author, title or plot columns) read from a local folder in the hub layout."""
+    from datasets import load_from_disk
+
+    published = tmp_path / "grpo-style-training"
+    plots = {"train": ["a ferry that sinks in a flood", "a dog that follows a stranger home"],
+             "test": ["a letter that arrives forty years late"]}
+    for config in ("Twain_Mark", "Austen_Jane"):
+        (published / config).mkdir(parents=True)
+        for split, split_plots in plots.items():
+            lines = [json.dumps({"prompt": f"Style Target\nWrite an original story about {plot} in this style.\nStory:",
+                                 "sample_text": f"{config} sample {i}", "prompt_type": i})
+                     for i, plot in enumerate(split_plots) for _ in range(2)]
+            (published / config / f"{split}.jsonl").write_text("\n".join(lines) + "\n")
+    run_dir = link_stages(judged_run, tmp_path / "run", names=("corpus",))
+    configs = "{'Twain, Mark': Twain_Mark, 'Austen, Jane': Austen_Jane}"
+    recipe = load_recipe(DEMO, [f"run.run_dir={run_dir}", f"grpo_data.from_dataset={published}",
+                                f"grpo_data.from_configs={configs}"])
+    result = run_stage(recipe, get_stage("grpo_data"))
+    data = load_from_disk(str(result.path))
+    assert len(data["train"]) == 2 * 2 * 2 and len(data["test"]) == 2 * 1 * 2
+    assert set(data["train"]["plot"]) == set(plots["train"]) and set(data["test"]["plot"]) == set(plots["test"])
+    assert set(data["test"]["author"]) == {"Twain, Mark", "Austen, Jane"}  # the config's author
+    row = data["train"][0]
+    assert row["prompt"] == [{"role": "user", "content": row["prompt"][0]["content"]}] and "Style Target" in row["prompt"][0]["content"]
+    assert row["sample_text"].startswith(("Twain_Mark sample", "Austen_Jane sample")) and row["title"]  # the corpus's title
+    assert sorted(data["train"].filter(lambda r: r["author"] == "Twain, Mark")["row"]) == [0, 0, 1, 1]
+    assert result.manifest["counts"]["from_dataset"] == str(published)
+
+
 VLLM = ["grpo.use_vllm=true", "grpo.vllm_mode=colocate", "grpo.vllm_max_model_length=512",
         "grpo.vllm_importance_sampling_correction=true"]
 

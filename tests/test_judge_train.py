@@ -187,3 +187,29 @@ def test_fused_weights_come_from_validation_only(pairs_run: Path, tmp_path: Path
     assert set(weights[0]) == {"judge", "function words", "char n-grams"}
     assert sum(weights[0].values()) == pytest.approx(1.0) and min(weights[0].values()) >= 0
     assert weights[0] == pytest.approx(weights[1], abs=1e-6)  # the test split does not move them
+
+
+def test_a_released_judge_is_taken_as_is(pairs_run: Path, tmp_path: Path) -> None:
+    """judge.train false: models.encoder (here a local folder standing in for a released judge) is scored on
+    the held-out pairs and saved unchanged: it embeds exactly as the folder it came from."""
+    from sentence_transformers import SentenceTransformer
+
+    from litstyle.stages import get_stage
+
+    released = tmp_path / "released-judge"
+    SentenceTransformer(load_recipe(DEMO).models.path("encoder"), device="cpu").save(str(released))
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    for stage in ("corpus", "judge_pairs"):
+        (run_dir / stage).symlink_to(pairs_run / stage)
+    recipe = load_recipe(DEMO, [f"run.run_dir={run_dir}", *SMALL, f"models.encoder={released}", "judge.train=false",
+                                    "judge.fused=false"])
+    result = run_stage(recipe, get_stage("judge"))
+    metrics = json.loads((result.path / "metrics.json").read_text())
+    assert metrics["trained"] is False and metrics["steps"] == 0 and metrics["encoder"] == str(released)
+    assert -1 <= metrics["fine_tuned"]["test"]["test_spearman_cosine"] <= 1
+    texts = ["The river was wide and slow.", "She wrote to her sister at once."]
+    saved = SentenceTransformer(str(result.path / "model"), device="cpu").encode(texts)
+    assert np.allclose(saved, SentenceTransformer(str(released), device="cpu").encode(texts), atol=1e-6)
+    with pytest.raises(Exception, match="train: false takes the encoder as it is"):
+        load_recipe(DEMO, ["judge.train=false", "judge.fused=true"])

@@ -93,6 +93,21 @@ def fit_fusion(ctx: StageContext, model, train_texts: list[str], validation) -> 
     return Fusion(weights, features)
 
 
+def _as_is(ctx: StageContext, model, view, scores: dict, train_pairs: int) -> None:
+    """``judge.train: false``: the encoder is the judge; its held-out scores are recorded and it is saved."""
+    if not ctx.is_main:
+        return
+    model.save(str(ctx.out_dir / "model"))
+    view.save(ctx.out_dir / "model")
+    spearman = {split: round(result[f"{split}_spearman_cosine"], 4) for split, result in scores.items()}
+    metrics = {"trained": False, "encoder": ctx.recipe.models.encoder, "base": scores, "fine_tuned": scores,
+               "steps": 0, "world_size": ctx.world_size}
+    (ctx.out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float) + "\n")
+    log.info("style judge taken as is (judge.train false): %s, spearman %s", ctx.recipe.models.encoder, spearman)
+    ctx.counts.update({"train_pairs": train_pairs, "steps": 0, "trained": False,
+                       **{f"{split}_spearman": value for split, value in spearman.items()}})
+
+
 def train_judge(ctx: StageContext) -> None:
     import torch
     from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer
@@ -127,6 +142,8 @@ def train_judge(ctx: StageContext) -> None:
             loss = {"authors": label_loss, "pairs": losses.CosineSimilarityLoss(model)}
     before = {k: v.detach().clone() for k, v in model.state_dict().items()}
     baseline = {split: evaluator(split)(model) for split in held_out}
+    if not cfg.train:
+        return _as_is(ctx, model, view, baseline, len(data["train"]))
     trainer = SentenceTransformerTrainer(
         model=model, args=args, train_dataset=train, eval_dataset=eval_data, loss=loss,
         evaluator=evaluator("validation"),
