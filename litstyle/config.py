@@ -449,6 +449,9 @@ class SFTDataConfig(Section):
     end_line: Literal["exact", "normalize", "append"] = "normalize"
     near_duplicate: float = Field(0.8, gt=0.0, le=1.0)  # word 5-gram Jaccard at or above: duplicate
     validation_fraction: float = Field(0.1, ge=0.0, lt=1.0)  # share of plots whose rows go to validation
+    # a published SFT set instead of the teacher (no server starts): a hub id
+    # (VibrantVista/story-style-SFT-dataset) or a local folder; rows with `messages`, or `prompt` + `completion`
+    from_dataset: str | None = None
 
 
 class GRPODataConfig(Section):

@@ -102,3 +102,36 @@ def test_no_story_kept_is_one_clear_error(judged_run: Path, tmp_path: Path) -> N
             run_stage(recipe, get_stage("sft_data"))
     assert not (run_dir / "sft_data").exists()
     assert json.loads((run_dir / "judge" / "manifest.json").read_text())["stage"] == "judge"
+
+
+def test_a_published_sft_set_replaces_the_teacher(judged_run: Path, tmp_path: Path) -> None:
+    """The paper's published SFT set (prompt / completion strings, author and plot columns) from a local folder:
+    no teacher is asked (none could answer: its port is closed), rows of a held-out test plot or of another
+    author are left out and counted, the rest become chat rows the sft stage trains on."""
+    from datasets import load_from_disk
+
+    from litstyle.prompts import load_plots, split_plots
+
+    recipe = load_recipe(DEMO)
+    train_plots, test_plots = split_plots(load_plots(recipe.prompts.plots_file), 0.2, recipe.run.seed)
+    published = tmp_path / "story-style-SFT-dataset"
+    published.mkdir()
+    rows = [{"prompt": f"Write a story about {train_plots[0]}.", "completion": GOOD, "author": "Twain, Mark",
+             "plot": train_plots[0]},
+            {"prompt": f"Write a story about {train_plots[1]}.", "completion": GOOD, "author": "Austen, Jane",
+             "plot": train_plots[1]},
+            {"prompt": f"Write a story about {test_plots[0]}.", "completion": GOOD, "author": "Twain, Mark",
+             "plot": test_plots[0]},
+            {"prompt": "Write a story.", "completion": GOOD, "author": "Eliot, George", "plot": train_plots[0]}]
+    (published / "train.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    (published / "test.jsonl").write_text(json.dumps(rows[1]) + "\n")
+    run_dir = link_stages(judged_run, tmp_path / "run")
+    recipe = load_recipe(DEMO, [f"run.run_dir={run_dir}", *SMALL, f"sft_data.from_dataset={published}"])
+    result = run_stage(recipe, get_stage("sft_data"))
+    data = load_from_disk(str(result.path))
+    assert len(data["train"]) == 2 and len(data["validation"]) == 1
+    assert data["train"][0]["messages"] == [{"role": "user", "content": f"Write a story about {train_plots[0]}."},
+                                            {"role": "assistant", "content": GOOD}]
+    assert data["train"]["words"][0] == len(GOOD.replace("THE END.", "").split()) + 2
+    assert result.manifest["counts"]["dropped"] == {"test_plot": 1, "other_author": 1}
+    assert "teacher_calls" not in result.manifest.get("extra", {})

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import logging
 import re
-from pathlib import Path
 
-from litstyle import prompts
+from litstyle import prompts, published
 from litstyle.corpus.read import author_books, pick
 from litstyle.errors import StageError
 from litstyle.rundir import StageContext
@@ -37,19 +36,6 @@ def _features():
                      else Value(kind) for name, kind in FEATURES.items()})
 
 
-def _load_published(path: str, config: str | None):
-    """A published dataset (all splits): a ``save_to_disk`` folder, a folder of data files (``config``: its
-    subfolder) or a hub id (``config``: its configuration name)."""
-    from datasets import load_dataset, load_from_disk
-
-    folder = Path(path).expanduser()
-    if folder.is_dir():
-        if (folder / (config or "") / "dataset_dict.json").is_file():
-            return load_from_disk(str(folder / (config or "")))
-        return load_dataset(str(folder), data_dir=config)
-    return load_dataset(path, name=config)
-
-
 def published_rows(ctx: StageContext) -> dict[str, list[dict]]:
     """Rows of ``grpo_data.from_dataset`` in litstyle's schema, per split.  Relied on: ``prompt`` (chat
     messages, or a string taken as the user turn) and ``sample_text``; ``author`` (else the author whose
@@ -63,7 +49,7 @@ def published_rows(ctx: StageContext) -> dict[str, list[dict]]:
                or {None: None})
     out: dict[str, list[dict]] = {"train": [], "test": []}
     for author, config in sources.items():
-        data = _load_published(cfg.from_dataset, config)
+        data = published.load(cfg.from_dataset, config)
         for split in out:
             if split not in data:
                 raise StageError(f"grpo_data.from_dataset: {cfg.from_dataset} ({config or 'whole'}) has no {split} "

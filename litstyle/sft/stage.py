@@ -11,7 +11,8 @@ Output ``<run_dir>/sft_data/``: a ``DatasetDict`` (train / validation, split by 
 validation split when ``validation_fraction`` leaves no plot for it) with
 ``messages`` (prompt + the teacher's story as the assistant turn), author, title, plot, sample,
 style, words; ``README.md`` (dataset card); counts kept / dropped by reason and the teacher's call
-statistics in the manifest.
+statistics in the manifest.  With ``sft_data.from_dataset`` the stories come from a published set instead
+(:func:`published_rows` says which columns it relies on) and no teacher starts.
 """
 
 from __future__ import annotations
@@ -19,24 +20,81 @@ from __future__ import annotations
 import logging
 import random
 
-from litstyle import prompts
+from litstyle import prompts, published
 from litstyle.corpus.read import author_books, pick
 from litstyle.errors import StageError
 from litstyle.rundir import StageContext
 from litstyle.serve import client_for
 from litstyle.sft.filters import Candidate, counts, mark_duplicates, mark_style, rule_reason
 from litstyle.style.scorer import judge_scorer
-from litstyle.text import append_end_line, normalize_ending
+from litstyle.text import append_end_line, count_words, normalize_ending
 
 ENDINGS = {"exact": lambda text: text, "normalize": normalize_ending, "append": append_end_line}
 
 log = logging.getLogger(__name__)
 
 
+def _features():
+    from datasets import Features, List, Value
+
+    return Features({"messages": List({"role": Value("string"), "content": Value("string")}),
+                     "author": Value("string"), "title": Value("string"), "plot": Value("string"),
+                     "sample": Value("int32"), "style": Value("float32"), "words": Value("int32")})
+
+
+def _turns(value, role: str) -> list[dict]:
+    return [{"role": role, "content": value}] if isinstance(value, str) else [dict(turn) for turn in value]
+
+
+def published_rows(ctx: StageContext) -> dict[str, list[dict]]:
+    """Rows of ``sft_data.from_dataset`` in litstyle's schema.  Relied on: ``messages`` (chat turns ending with
+    the assistant's story), or ``prompt`` + ``completion`` (strings or turns); ``author``, ``title``, ``plot``
+    when present.  Splits named validation / eval / dev / test go to validation, the rest to train; a row of
+    another author than run.authors, or of a plot this run holds out for evaluation, is left out (counted)."""
+    recipe, cfg = ctx.recipe, ctx.recipe.sft_data
+    _, test_plots = prompts.split_plots(prompts.load_plots(ctx.read_file(recipe.prompts.plots_file)),
+                                        recipe.prompts.test_fraction, recipe.run.seed)
+    held_out = set(test_plots)
+    data = published.load(cfg.from_dataset)
+    rows: dict[str, list[dict]] = {"train": [], "validation": []}
+    dropped = {"test_plot": 0, "other_author": 0}
+    for split in data:
+        columns = set(data[split].column_names)
+        if "messages" not in columns and not {"prompt", "completion"} <= columns:
+            raise StageError(f"sft_data.from_dataset: {cfg.from_dataset} ({split}) has neither a messages column "
+                             f"nor prompt + completion (it has {', '.join(sorted(columns))})")
+        target = "validation" if split in ("validation", "eval", "dev", "test") else "train"
+        for record in data[split]:
+            messages = (_turns(record["messages"], "user") if "messages" in columns
+                        else _turns(record["prompt"], "user") + _turns(record["completion"], "assistant"))
+            if record.get("plot") in held_out:
+                dropped["test_plot"] += 1
+                continue
+            if record.get("author") and record["author"] not in recipe.run.authors:
+                dropped["other_author"] += 1
+                continue
+            story = messages[-1]["content"]
+            rows[target].append({"messages": messages, "author": record.get("author") or "",
+                                 "title": record.get("title") or "", "plot": record.get("plot") or "", "sample": -1,
+                                 "style": float("nan"), "words": count_words(story)})
+    if not rows["train"]:
+        raise StageError(f"sft_data.from_dataset: no training row left in {cfg.from_dataset} ({dropped})")
+    ctx.counts.update({"from_dataset": cfg.from_dataset, "dropped": dropped})
+    return rows
+
+
 def build_sft_data(ctx: StageContext) -> None:
-    from datasets import Dataset, DatasetDict, Features, List, Value
+    from datasets import Dataset, DatasetDict
 
-
+    if ctx.recipe.sft_data.from_dataset is not None:
+        rows = published_rows(ctx)
+        DatasetDict({split: Dataset.from_list(r, features=_features()) for split, r in rows.items() if r}
+                    ).save_to_disk(str(ctx.out_dir))
+        ctx.counts.update({"train_rows": len(rows["train"]), "validation_rows": len(rows["validation"])})
+        (ctx.out_dir / "README.md").write_text(f"# SFT stories\n\nRead from `{ctx.recipe.sft_data.from_dataset}`: "
+                                               f"{ctx.counts}.\n")
+        log.info("sft_data: %s", ctx.counts)
+        return
     recipe, cfg, pcfg = ctx.recipe, ctx.recipe.sft_data, ctx.recipe.prompts
     seed = recipe.run.seed
     all_plots = prompts.load_plots(ctx.read_file(pcfg.plots_file))
@@ -84,11 +142,8 @@ def build_sft_data(ctx: StageContext) -> None:
             rows["validation" if c.plot in val_plots else "train"].append(row)
     if not rows["train"]:
         raise StageError("sft_data: every kept story belongs to a validation plot; lower sft_data.validation_fraction")
-    features = Features({"messages": List({"role": Value("string"), "content": Value("string")}),
-                         "author": Value("string"), "title": Value("string"), "plot": Value("string"),
-                         "sample": Value("int32"), "style": Value("float32"), "words": Value("int32")})
     # an empty split is left out (datasets cannot load an empty split back from disk)
-    DatasetDict({split: Dataset.from_list(r, features=features) for split, r in rows.items() if r}
+    DatasetDict({split: Dataset.from_list(r, features=_features()) for split, r in rows.items() if r}
                 ).save_to_disk(str(ctx.out_dir))
     ctx.counts.update({"train_rows": len(rows["train"]), "validation_rows": len(rows["validation"]),
                        "plots": len(plots), "test_plots_held_out": len(test_plots)})
