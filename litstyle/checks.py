@@ -165,6 +165,10 @@ def _eval(recipe: Recipe) -> None:
     for system in cfg.systems:
         if system.enabled:
             api_key(system.api_key_env, f"eval.systems[{system.name}]")
+            unknown = sorted(set(system.authors or []) - set(recipe.run.authors))
+            if unknown:
+                raise ConfigError(f"eval.systems[{system.name}].authors: {unknown} are not in run.authors "
+                                  f"{recipe.run.authors}")
     allowed = [*CALIBRATED, *(["judge cosine only"] if recipe.judge.fused else [])]
     if cfg.judge_calibration not in allowed:
         raise ConfigError(f"eval.judge_calibration: {cfg.judge_calibration!r} is not a calibrated judge"

@@ -498,6 +498,9 @@ class EvalSystem(Section):
     min_p: float | None = Field(None, ge=0.0, lt=1.0)
     repetition_penalty: float | None = Field(None, gt=0.0)  # vLLM / transformers (not an OpenAI parameter)
     max_new_tokens: int | None = Field(None, gt=0)
+    # only these authors' rows (e.g. a released per-author model: VibrantVista/Twain_Mark for "Twain, Mark")
+    authors: list[str] | None = Field(None, min_length=1)
+    label: str | None = None  # its row in the paper's tables (systems sharing a label share a row)
     timeout_s: float = Field(300.0, gt=0)  # external: per call
     retries: int = Field(2, ge=0, le=10)
     api_key_env: str | None = None  # external: the environment variable holding the API key

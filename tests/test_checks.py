@@ -59,6 +59,8 @@ CASES = [
      "the URL holds credentials or a query string"),
     (["llm.judge.base_url=https://user:secret@api.example.com/v1"], "the URL holds credentials or a query string"),
     (["llm.judge.api_key_env=OPENAI_API_KEY"], "api_key_env is for a server given by base_url"),
+    (["eval.systems=[{name: t, kind: grpo, authors: ['Twain, Mark', 'Eliot, George']}]"],
+     "eval.systems[t].authors: ['Eliot, George'] are not in run.authors"),
 ]
 
 

@@ -145,6 +145,21 @@ def test_the_papers_tables_list_every_system_author_and_mode_with_n() -> None:
                                "| 0.400 ± 0.200 / 0.433 ± 0.306 (n=3) |")
     assert lines[few + 4].startswith("| grpo few | 0.500 ± 0.000 / 0.500 ± 0.000 (n=1) |")
     assert paper_tables(records, {"grpo": "zero_shot"}, ["A"]).count("### Few-shot") == 0
+    # per-author models (each system writes for its own author only) share one row through their label
+    per_author = [rec("grpo-a", "A", 0.4, 0.5), rec("grpo-b", "B", 0.2, 0.1)]
+    lines = paper_tables(per_author, {"grpo-a": "zero_shot", "grpo-b": "zero_shot"}, ["A", "B"],
+                         {"grpo-a": "grpo per author", "grpo-b": "grpo per author"})
+    assert lines[4:] == ["| grpo per author | 0.400 ± 0.000 / 0.500 ± 0.000 (n=1) | 0.200 ± 0.000 / 0.100 ± 0.000 (n=1) "
+                         "| 0.300 ± 0.141 / 0.300 ± 0.283 (n=2) |", ""]
+
+
+def test_a_system_for_some_authors_writes_only_their_rows() -> None:
+    from litstyle.config import EvalSystem
+    from litstyle.eval.stage import writes
+
+    twain = EvalSystem(name="t", kind="zero_shot", model="VibrantVista/Twain_Mark", authors=["Twain, Mark"])
+    assert writes(twain, {"author": "Twain, Mark"}) and not writes(twain, {"author": "Austen, Jane"})
+    assert writes(EvalSystem(name="all", kind="grpo"), {"author": "Austen, Jane"})
 
 
 def test_system_modes_prompts_and_sampling(tmp_path: Path) -> None:

@@ -70,23 +70,26 @@ def _mean_std(values: list[float]) -> str:
     return f"{mean:.3f} ± {std:.3f}"
 
 
-def paper_tables(records: list[dict], modes: dict[str, str], authors: list[str]) -> list[str]:
-    """The paper's two tables (zero-shot, few-shot): per system and author, raw and scaled style as mean ±
-    std over the stories that were written, with their number n."""
+def paper_tables(records: list[dict], modes: dict[str, str], authors: list[str],
+                 labels: dict[str, str] | None = None) -> list[str]:
+    """The paper's two tables (zero-shot, few-shot): per system (or label: per-author models share a row)
+    and author, raw and scaled style as mean ± std over the stories that were written, with their number n."""
+    labels = labels or {name: name for name in modes}
     lines: list[str] = []
     for mode, title in MODES.items():
-        names = [name for name, m in modes.items() if m == mode]
-        if not names:
+        rows = list(dict.fromkeys(labels[name] for name, m in modes.items() if m == mode))
+        if not rows:
             continue
         lines += [f"### {title}", "", "| system | " + " | ".join(authors) + " | all authors |",
                   "|---|" + "---|" * (len(authors) + 1)]
-        for name in names:
+        for row in rows:
+            members = {name for name, m in modes.items() if m == mode and labels[name] == row}
             cells = []
             for author in [*authors, None]:
-                rs = [r for r in records if r["system"] == name and (author is None or r["author"] == author)]
+                rs = [r for r in records if r["system"] in members and (author is None or r["author"] == author)]
                 cells.append(f"{_mean_std(_values(rs, 'style'))} / {_mean_std(_values(rs, 'style_scaled'))} "
                              f"(n={len(_values(rs, 'style'))})")
-            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+            lines.append(f"| {row} | " + " | ".join(cells) + " |")
         lines.append("")
     return lines
 
@@ -192,7 +195,8 @@ def write(ctx: StageContext, summary: dict, records: list[dict]) -> None:
         lines.append(f"| {p['a']} - {p['b']} | {p['metric']} | {p['diff']:+.3f} [{p['low']:+.3f}, {p['high']:+.3f}] "
                      f"| {p['n']} |")
     lines += ["", "## The paper's tables: style cosine / scaled style, mean ± std (n stories)", "",
-              *paper_tables(records, summary.get("modes", {s: "zero_shot" for s in systems}), summary["authors"])]
+              *paper_tables(records, summary.get("modes", {s: "zero_shot" for s in systems}), summary["authors"],
+                            summary.get("labels"))]
     lines += ["## By author (mean [95 % CI])"]
     for metric, (label, unit) in METRICS.items():
         lines += ["", f"**{label}** ({unit})", "", "| author | " + " | ".join(systems) + " |",

@@ -60,6 +60,11 @@ def items(test, per_plot: int) -> list[dict[str, Any]]:
     return out
 
 
+def writes(system, item: dict) -> bool:
+    """Whether ``system`` writes a story for ``item`` (``authors`` restricts it to those authors' rows)."""
+    return system.authors is None or item["author"] in system.authors
+
+
 def key(system: str, item: dict) -> str:
     return f"{system}|{item['author']}|{item['plot']}|{item['k']}"
 
@@ -248,9 +253,9 @@ def run_eval(ctx: StageContext) -> None:
         generator = Generator(ctx)
         stack.callback(generator.close)
         for system in systems:
-            todo = [item for item in todo_items if key(system.name, item) not in cache.records]
-            log.info("eval %s: %d stories to write (%d done before)", system.name, len(todo),
-                     len(todo_items) - len(todo))
+            mine = [item for item in todo_items if writes(system, item)]
+            todo = [item for item in mine if key(system.name, item) not in cache.records]
+            log.info("eval %s: %d stories to write (%d done before)", system.name, len(todo), len(mine) - len(todo))
             if todo:
                 texts, stats = generate(ctx, system, todo, generator)
                 if stats is not None:
@@ -258,12 +263,13 @@ def run_eval(ctx: StageContext) -> None:
                 cache.add(scorer.score(system.name, todo, texts))
         if judge is not None:
             calls["content_judge"] = judge.client.stats.summary()
-    records = [cache.records[key(s.name, item)] for s in systems for item in todo_items]
+    records = [cache.records[key(s.name, item)] for s in systems for item in todo_items if writes(s, item)]
     with open(ctx.out_dir / "stories.jsonl", "w") as handle:
         for record in records:
             handle.write(json.dumps(record) + "\n")
     summary = report.summarize(records, [s.name for s in systems], cfg.bootstrap, recipe.run.seed)
     summary["modes"] = {s.name: s.prompt_mode for s in systems}
+    summary["labels"] = {s.name: s.label or s.name for s in systems}
     summary["calibration"] = {"name": cfg.judge_calibration, "scale": cfg.scale, "low": scorer.low, "high": scorer.high,
                               "separates": scorer.scaled, **scorer.calibration}
     (ctx.out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
