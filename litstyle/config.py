@@ -15,10 +15,10 @@ import os
 import re
 from pathlib import Path
 from urllib.parse import urlsplit
-from typing import Any, ClassVar, Iterable, Literal
+from typing import Annotated, Any, ClassVar, Iterable, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from litstyle import models as model_registry
 from litstyle.errors import ConfigError
@@ -219,6 +219,9 @@ def _env_name(value: str | None) -> str | None:
     return value
 
 
+EnvName = Annotated[str | None, AfterValidator(_env_name)]
+
+
 def api_key(env_name: str | None, where: str) -> str:
     """The key from the environment variable ``env_name`` ("EMPTY" for a local vLLM when none is named)."""
     if env_name is None:
@@ -300,17 +303,12 @@ class ServerConfig(Section):
     retries: int = Field(3, ge=0, le=10)  # per call, exponential backoff with jitter (openai client)
     concurrency: int = Field(8, ge=1)
     cache: bool = False  # re-use answers of identical requests (kept in the run dir)
-    api_key_env: str | None = None  # a server that needs a key: the environment variable holding it
+    api_key_env: EnvName = None  # a server that needs a key: the environment variable holding it
 
     @field_validator("base_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
         return _keyless_url(value)
-
-    @field_validator("api_key_env")
-    @classmethod
-    def _key_env(cls, value: str | None) -> str | None:
-        return _env_name(value)
 
     @model_validator(mode="after")
     def _key_for_external(self) -> ServerConfig:
@@ -503,12 +501,7 @@ class EvalSystem(Section):
     label: str | None = None  # its row in the paper's tables (systems sharing a label share a row)
     timeout_s: float = Field(300.0, gt=0)  # external: per call
     retries: int = Field(2, ge=0, le=10)
-    api_key_env: str | None = None  # external: the environment variable holding the API key
-
-    @field_validator("api_key_env")
-    @classmethod
-    def _key_env(cls, value: str | None) -> str | None:
-        return _env_name(value)
+    api_key_env: EnvName = None  # external: the environment variable holding the API key
 
     @model_validator(mode="after")
     def _external(self) -> EvalSystem:

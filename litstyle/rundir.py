@@ -53,11 +53,12 @@ class StageContext:
     def is_main(self) -> bool:
         return self.rank == 0
 
-    def read_file(self, path: str | Path) -> Path:
+    def read_file(self, path: str | Path, sha256: str | None = None) -> Path:
         """Record an input file the stage reads (plots, prompt, catalog, a book): a later change of its
-        contents makes the stage stale.  Returns the resolved path."""
+        contents makes the stage stale.  ``sha256``: its digest when the stage already has it from the bytes
+        it read.  Returns the resolved path."""
         path = Path(path).expanduser().resolve()
-        self.files[str(path)] = file_sha256(path)
+        self.files[str(path)] = sha256 or file_sha256(path)
         return path
 
 

@@ -170,7 +170,7 @@ def test_system_modes_prompts_and_sampling(tmp_path: Path) -> None:
     from conftest import DEMO
     from fault_llm_server import FaultServer
     from litstyle.config import EvalSystem, load_recipe
-    from litstyle.eval.stage import generate, system_prompts
+    from litstyle.eval.stage import Generator, generate, system_prompts
 
     recipe = load_recipe(DEMO, [f"run.run_dir={tmp_path}"])
     ctx = SimpleNamespace(recipe=recipe)
@@ -189,9 +189,9 @@ def test_system_modes_prompts_and_sampling(tmp_path: Path) -> None:
     with FaultServer(answer="A story.\nTHE END.") as server:
         baseline = EvalSystem(name="b", kind="external", model="m", base_url=server.base_url, temperature=1.0,
                               min_p=0.05, max_new_tokens=77, system_prompt="HARD RULES")
-        texts, _ = generate(ctx, baseline, [item])
+        texts, _ = generate(ctx, baseline, [item], Generator(ctx))  # external: the generator is never started
         default = EvalSystem(name="d", kind="external", model="m", base_url=server.base_url)
-        generate(ctx, default, [item])
+        generate(ctx, default, [item], Generator(ctx))
     assert texts == ["A story.\nTHE END."]
     first, second = server.bodies
     assert (first["temperature"], first["min_p"], first["max_tokens"]) == (1.0, 0.05, 77)

@@ -26,6 +26,19 @@ log = logging.getLogger(__name__)
 MIN_WORDS = 1000  # a cleaned book shorter than this is a failed download or not a book
 
 
+def select(rows, recipe) -> list[cat.Book]:
+    """The books of the recipe's ``corpus`` selection out of catalog ``rows`` (a bad selection: ConfigError)."""
+    cfg = recipe.corpus
+    try:
+        return cat.select_books(
+            rows, targets=cfg.targets, authors=recipe.run.authors, seed=recipe.run.seed, language=cfg.language,
+            same_author_books=cfg.same_author_books, contrast_subjects=cfg.contrast_subjects,
+            contrast_authors_per_subject=cfg.contrast_authors_per_subject,
+            contrast_books_per_author=cfg.contrast_books_per_author, include=cfg.include, exclude=cfg.exclude)
+    except cat.CatalogError as exc:
+        raise ConfigError(f"{exc} (catalog {cfg.catalog})") from None
+
+
 def build_corpus(ctx: StageContext) -> None:
     recipe = ctx.recipe
     cfg = recipe.corpus
@@ -36,14 +49,7 @@ def build_corpus(ctx: StageContext) -> None:
     if not is_url(cfg.catalog):
         ctx.read_file(catalog_path)  # a local catalog or mirror book edited later makes the corpus stale
     rows, skipped_rows = cat.parse_catalog(decode(catalog_path.read_bytes()))
-    try:
-        books = cat.select_books(
-            rows, targets=cfg.targets, authors=recipe.run.authors, seed=recipe.run.seed, language=cfg.language,
-            same_author_books=cfg.same_author_books, contrast_subjects=cfg.contrast_subjects,
-            contrast_authors_per_subject=cfg.contrast_authors_per_subject,
-            contrast_books_per_author=cfg.contrast_books_per_author, include=cfg.include, exclude=cfg.exclude)
-    except cat.CatalogError as exc:
-        raise ConfigError(str(exc)) from None
+    books = select(rows, recipe)
     table = cat.selection_table(books)
     log.info("selected %d books:\n%s", len(books), table)
 
@@ -55,9 +61,9 @@ def build_corpus(ctx: StageContext) -> None:
         if book.id not in paths:
             continue
         raw = paths[book.id].read_bytes()
-        if not is_url(cfg.mirror):
-            ctx.read_file(paths[book.id])
         sha256[book.id] = hashlib.sha256(raw).hexdigest()
+        if not is_url(cfg.mirror):
+            ctx.read_file(paths[book.id], sha256[book.id])
         text, fell_back = clean_book(raw)
         n_words = len(text.split())
         if fell_back:

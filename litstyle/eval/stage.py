@@ -134,8 +134,7 @@ class Generator:
         self.path = self.info = None
 
 
-def generate(ctx: StageContext, system, todo: list[dict],
-             generator: Generator | None = None) -> tuple[list[str | None], dict | None]:
+def generate(ctx: StageContext, system, todo: list[dict], generator: Generator) -> tuple[list[str | None], dict | None]:
     cfg, seed = ctx.recipe.eval, ctx.recipe.run.seed
     messages = system_prompts(ctx, system, todo)
     sampling = {name: getattr(system, name) if getattr(system, name) is not None else getattr(cfg, name)
@@ -149,14 +148,10 @@ def generate(ctx: StageContext, system, todo: list[dict],
                                **sampling)
     if cfg.engine == "vllm":
         server = ctx.recipe.llm.generator
-        with ExitStack() as own:
-            if generator is None:  # one system alone: a server for it
-                generator = Generator(ctx)
-                own.callback(generator.close)
-            info = generator.serving(model_path(ctx, system))
-            return generate_remote(info.base_url, info.served_name, messages, timeout_s=server.timeout_s,
-                                   retries=server.retries, concurrency=server.concurrency,
-                                   repetition_penalty=penalty, **sampling)
+        info = generator.serving(model_path(ctx, system))
+        return generate_remote(info.base_url, info.served_name, messages, timeout_s=server.timeout_s,
+                               retries=server.retries, concurrency=server.concurrency,
+                               repetition_penalty=penalty, **sampling)
     texts = generate_local(model_path(ctx, system), messages, repetition_penalty=penalty,
                            batch_size=cfg.batch_size, trust_remote_code=ctx.recipe.models.trusts("policy"),
                            **sampling)

@@ -82,6 +82,11 @@ def names_author_or_title(story: str, author: str, title: str) -> bool:
     return any(p.search(story) for p in patterns)
 
 
+def missing_fields(template: str) -> list[str]:
+    """The fields a judge prompt template must hold (``{plot}``, ``{story}``) that ``template`` lacks."""
+    return [field for field in ("{plot}", "{story}") if field not in template]
+
+
 def parse_digit(text: str | None) -> int | None:
     match = DIGIT.match(text or "")
     return int(match.group(1)) if match else None
@@ -91,7 +96,7 @@ class ContentJudge:
     """Scores completions through an :class:`LLMClient`; returns reward in [0, 1] or None."""
 
     def __init__(self, client: LLMClient, template: str) -> None:
-        if "{plot}" not in template or "{story}" not in template:
+        if missing_fields(template):
             raise ValueError("judge prompt template needs the placeholders {plot} and {story}")
         self.client = client
         self.template = template
