@@ -30,6 +30,7 @@ from litstyle.corpus import stage as corpus_stage
 from litstyle.corpus.download import is_url
 from litstyle.errors import ConfigError, StageError
 from litstyle.llm.judge import missing_fields
+from litstyle.registry import base_stage
 from litstyle.rewards import REF_FLOOR, REF_MIN, import_reward
 from litstyle.rundir import Stage
 
@@ -42,7 +43,7 @@ TOKENS_PER_WORD = 1.3  # English prose, a Llama / SmolLM tokenizer: a budget che
 
 def check_inputs(recipe: Recipe, selected: Iterable[Stage]) -> None:
     selected = list(selected)
-    names = [stage.name for stage in selected]
+    names = [base_stage(stage.name) for stage in selected]  # grpo for each per-author grpo-<Author_Slug>
     _writable(recipe.run_dir)
     recipe.check_chunk_sizes(names)
     if "corpus" in names:

@@ -687,6 +687,10 @@ class GRPOStageConfig(TrainerSection):
     reward_funcs: list[str] = Field(default_factory=lambda: ["style", "content", "completeness"], min_length=1)
     lora: LoraConfig = Field(default_factory=LoraConfig)
     init_from: Literal["sft", "policy"] = "sft"  # the SFT stage's model, or models.policy as it is
+    # one model per run author (the paper), each trained on its author's rows only: stage grpo-<Author_Slug>
+    # per author (<run_dir>/grpo-Twain_Mark/model), each in a process of its own; eval's grpo systems write
+    # each author's stories with that author's model
+    per_author: bool = False
     resume: Literal["auto", "never"] = "auto"
     strict_ending: bool = False  # completeness: demand the exact `THE END.` line (reference: THE\s?END[.!]*$)
     copy_ngram: int = Field(8, ge=2)  # anti_copy: word n-gram length of a copied span

@@ -4,7 +4,8 @@ Each stage is skipped when its manifest is up to date; ``--force`` reruns the se
 ``--only a,b`` / ``--from STAGE`` select stages.  A stage that loads models onto the accelerator runs in
 a process of its own (``python -m litstyle.cli STAGE``), so its memory is returned before the next one;
 a trainer stage whose section sets ``accelerate_config`` runs as ``accelerate launch --config_file FILE
--m litstyle.cli STAGE`` (multi-GPU).
+-m litstyle.cli STAGE`` (multi-GPU).  With ``grpo.per_author`` the GRPO stage is one stage per run author
+(``grpo-Twain_Mark``, ...), launched one after another.
 With ``llm.share_servers`` each LLM server starts once and stays up until the pipeline ends.
 Ends with a table of per-stage wall times.  ``--check`` validates the whole recipe without
 loading a model.
@@ -13,13 +14,13 @@ loading a model.
 from __future__ import annotations
 
 import logging
-import subprocess
 import sys
 from contextlib import ExitStack
 
 from litstyle import cli, serve, stages
 from litstyle.config import Recipe
-from litstyle.errors import ConfigError, StageError
+from litstyle.cli import launch
+from litstyle.errors import ConfigError
 from litstyle.rundir import Stage, StageResult, read_manifest, run_stage, stage_path, stale_reason
 
 log = logging.getLogger("litstyle.pipeline")
@@ -56,36 +57,13 @@ def check_selection(recipe: Recipe, chosen: list[Stage]) -> None:
                                  f"not in {recipe.run_dir}: add it to --only or run it first")
 
 
-def launch(recipe: Recipe, stage: Stage, *, force: bool) -> StageResult:
-    """Run ``stage`` in a process of its own: ``python -m litstyle.cli STAGE``, or under ``accelerate launch``
-    with its section's accelerate config.  Nothing depends on where litstyle is installed."""
-    config_file = stage.trainer and getattr(recipe, stage.trainer).accelerate_config
-    if not force and stale_reason(recipe, stage) is None:
-        return run_stage(recipe, stage)  # up to date: logs and skips
-    frozen = recipe.run_dir / "launch" / f"{stage.name}.yaml"
-    frozen.parent.mkdir(parents=True, exist_ok=True)
-    frozen.write_text(recipe.to_yaml())
-    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", config_file] if config_file \
-        else [sys.executable]
-    argv = [*launcher, "-m", "litstyle.cli", stage.name, "--config", str(frozen)] + (["--force"] if force else [])
-    log.info("stage %s: %s", stage.name, " ".join(argv))
-    done = subprocess.run(argv, check=False)
-    if done.returncode in (130, 143):  # the stage was interrupted (Ctrl-C) or terminated (SIGTERM)
-        raise KeyboardInterrupt
-    if done.returncode != 0:
-        how = "accelerate launch" if config_file else "its process"
-        raise StageError(f"stage {stage.name}: {how} exited with code {done.returncode} (its error is above)")
-    path = stage_path(recipe, stage.name)
-    return StageResult(stage.name, path, False, read_manifest(path) or {})
-
-
 def run_pipeline(recipe: Recipe, *, force: bool = False, only: str | None = None,
                  start: str | None = None) -> list[StageResult]:
     """Run the selected stages (all by default) in order; ``force`` reruns them.  With
     ``llm.share_servers`` the LLM servers a stage needs are started before it and kept up (shared
     by the roles that serve the same model) until the last stage is done."""
     results = []
-    chosen = select(only, start)
+    chosen = [part for stage in select(only, start) for part in stages.expand(recipe, stage)]
     check_selection(recipe, chosen)
     with ExitStack() as servers:
         for stage in chosen:

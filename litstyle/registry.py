@@ -2,6 +2,7 @@
 
 - Reward functions: the built-in names (implemented in :mod:`litstyle.rewards`, which checks that its
   registry matches this list), their ranges, and the ``package.module:function`` form of a custom one.
+- Stage names of per-author models (``grpo.per_author``): one stage per run author.
 - Batch samplers a judge section defaults to (sentence-transformers / torch are imported when the
   trainer calls the sampler, not when a recipe is checked).
 """
@@ -15,6 +16,17 @@ REWARD_RANGES: dict[str, tuple[float, float]] = {
 REWARD_NAMES: tuple[str, ...] = tuple(REWARD_RANGES)
 # A recipe may also name a reward function of its own as "package.module:function" (TRL's signature).
 CUSTOM_REWARD = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+def author_stage(stage: str, author: str) -> str:
+    """The stage that trains ``author``'s own model: ``grpo-Twain_Mark`` for ``Twain, Mark`` (the paper's
+    per-author model names).  Stage names hold no ``-`` otherwise."""
+    return f"{stage}-{re.sub(r'[^A-Za-z0-9]+', '_', author).strip('_')}"
+
+
+def base_stage(name: str) -> str:
+    """``grpo`` for ``grpo-Twain_Mark`` (and any stage's own name)."""
+    return name.split("-", 1)[0]
 
 
 def is_known_reward(name: str) -> bool:

@@ -194,7 +194,7 @@ def _publish(tmp: Path, final: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _distributed() -> tuple[int, int]:
+def distributed() -> tuple[int, int]:
     """(rank, world size) under torchrun / accelerate, (0, 1) otherwise."""
     return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
 
@@ -207,7 +207,7 @@ def run_stage(recipe: Recipe, stage: Stage, *, force: bool = False) -> StageResu
     run_dir = recipe.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     final = stage_path(recipe, stage.name)
-    rank, world = _distributed()
+    rank, world = distributed()
     shared_tmp = None
     if world > 1:
         run_id = os.environ.get("TORCHELASTIC_RUN_ID") or os.environ.get("MASTER_PORT", "dist")

@@ -6,8 +6,12 @@ without importing the pipeline runner.  Stage functions import their heavy libra
 
 from __future__ import annotations
 
+from dataclasses import replace
+from functools import partial
+
 from litstyle import models
 from litstyle.config import Recipe
+from litstyle.errors import ConfigError
 from litstyle.corpus.stage import build_corpus
 from litstyle.eval.stage import run_eval
 from litstyle.grpo.data import build_grpo_data
@@ -15,6 +19,7 @@ from litstyle.grpo.train import train_grpo
 from litstyle.judge.benchmark import run_benchmark
 from litstyle.judge.stage import build_judge_pairs
 from litstyle.judge.train import train_judge
+from litstyle.registry import author_stage, base_stage
 from litstyle.rundir import Stage
 from litstyle.sft.stage import build_sft_data
 from litstyle.sft.train import train_sft
@@ -29,7 +34,8 @@ def grpo_inputs(recipe: Recipe) -> tuple[str, ...]:
 def eval_inputs(recipe: Recipe) -> tuple[str, ...]:
     """The evaluation reads the SFT / GRPO models only when those systems are enabled."""
     kinds = {s.kind for s in recipe.eval.systems if s.enabled}
-    return ("corpus", "judge", "judge_benchmark", "grpo_data") + tuple(k for k in ("sft", "grpo") if k in kinds)
+    models = tuple(name for kind in ("sft", "grpo") if kind in kinds for name in stage_names(recipe, kind))
+    return ("corpus", "judge", "judge_benchmark", "grpo_data") + models
 
 
 def _judge_pairs_servers(recipe: Recipe) -> tuple[str, ...]:
@@ -96,3 +102,31 @@ def get_stage(name: str) -> Stage:
 
 def names() -> list[str]:
     return [stage.name for stage in STAGES]
+
+
+def stage_names(recipe: Recipe, name: str) -> list[str]:
+    """The stages that run for ``name``: ``grpo`` with ``grpo.per_author`` is one stage per run author."""
+    return [stage.name for stage in expand(recipe, get_stage(name))]
+
+
+def expand(recipe: Recipe, stage: Stage) -> list[Stage]:
+    """``stage`` as it runs under ``recipe``: itself, or (``grpo.per_author``) one stage per run author, named
+    ``grpo-<Author_Slug>``, that trains on that author's rows only."""
+    if stage.name != "grpo" or not recipe.grpo.per_author:
+        return [stage]
+    return [replace(stage, name=author_stage(stage.name, author), fn=partial(train_grpo, author=author))
+            for author in recipe.run.authors]
+
+
+def resolve(recipe: Recipe, name: str) -> list[Stage]:
+    """The stages to run for a stage name: a pipeline stage (expanded), or one per-author stage by its own name."""
+    stage = get_stage(base_stage(name))
+    if name == stage.name:
+        return expand(recipe, stage)
+    found = [part for part in expand(recipe, stage) if part.name == name]
+    if not found:
+        parts = [part for part in stage_names(recipe, stage.name) if part != stage.name]
+        raise ConfigError(f"stage {name!r}: no such per-author stage"
+                          + (f" (grpo.per_author, run.authors: {', '.join(parts)})" if parts
+                             else f" ({stage.name}.per_author is false)" if stage.name == "grpo" else ""))
+    return found

@@ -136,3 +136,27 @@ def test_a_stage_without_its_inputs_is_named_before_anything_runs(demo_recipe: P
     assert "stage 'grpo_data' needs the output of stage 'corpus', which is not selected and not in" in err, err
     run_dir = demo_recipe.parent / "run"
     assert not (run_dir / "serve").exists() and not any(run_dir.glob("*/manifest.json"))
+
+
+def test_per_author_stages_by_name_and_under_a_launcher(demo_recipe: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """grpo.per_author: one stage per run author, each runnable by its own name; under a launcher the
+    stage name must say which author (each rank would otherwise launch every author)."""
+    from litstyle import cli, stages
+    from litstyle.config import load_recipe
+    from litstyle.errors import ConfigError
+
+    per_author = load_recipe(demo_recipe, ["grpo.per_author=true"])
+    assert stages.stage_names(per_author, "grpo") == ["grpo-Twain_Mark", "grpo-Dickens_Charles", "grpo-Austen_Jane",
+                                                      "grpo-Hardy_Thomas"]
+    assert set(stages.stage_names(per_author, "grpo")) <= set(stages.eval_inputs(per_author))
+    assert "grpo" not in stages.eval_inputs(per_author) and "grpo" in stages.eval_inputs(load_recipe(demo_recipe))
+    assert cli.run_one(["grpo-Twain_Mark", "--config", str(demo_recipe), "--check", "grpo.per_author=true"]) == 0
+    assert cli.run_one(["grpo-Twain_Mark", "--config", str(demo_recipe), "--check"]) == 2
+    assert "stage 'grpo-Twain_Mark': no such per-author stage (grpo.per_author is false)" in capsys.readouterr().err
+    assert pipeline.main(["--config", str(demo_recipe), "--check", "grpo.per_author=true"]) == 0
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(ConfigError, match=r"grpo.per_author: under accelerate launch / torchrun name one author's "
+                                          r"stage \(grpo-Twain_Mark, grpo-Dickens_Charles"):
+        cli.run_stages(per_author, stages.expand(per_author, stages.get_stage("grpo")), force=False)
+    assert not (per_author.run_dir / "launch").exists()

@@ -8,13 +8,14 @@ import json
 import os
 import signal
 import statistics
+import subprocess
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import DEMO, JUDGED, SHORT_STORIES, interrupt_at_checkpoint, link_stages, sft_dataset, wait_for, write_stage
+from conftest import DEMO, JUDGED, PYTHON, SHORT_STORIES, interrupt_at_checkpoint, link_stages, sft_dataset, wait_for, write_stage
 from litstyle.config import load_recipe
 from litstyle.registry import REWARD_RANGES as RANGES
 from litstyle.rundir import run_stage
@@ -226,3 +227,39 @@ def test_a_failed_reward_leaves_its_completion_out_of_the_step(tmp_path: Path, f
         assert torch.isclose(advantages[2:].sum(), torch.tensor(0.0), atol=1e-4)
     else:  # TRL's reading: the failed reward adds 0, the first two are ranked by position alone
         assert advantages[:2].abs().sum() > 0
+
+
+def test_per_author_models_and_eval_pairs_each_author_with_its_own(grpo_run: Path, tmp_path: Path) -> None:
+    """grpo.per_author: the pipeline launches one GRPO stage per run author (each in a process of its own, on
+    that author's rows only) and the evaluation writes each author's stories with that author's model."""
+    from litstyle.pipeline import run_pipeline
+    from litstyle.registry import author_stage
+
+    run_dir = link_stages(grpo_run, tmp_path / "run", names=("corpus", "judge_pairs", "judge", "sft"))
+    bench = write_stage(run_dir, "judge_benchmark")
+    (bench / "calibration.json").write_text(json.dumps({"fine-tuned": {"cross_q1": 0.1, "same_q3": 0.6}}))
+    authors = ["Twain, Mark", "Austen, Jane"]
+    recipe = load_recipe(DEMO, [f"run.run_dir={run_dir}", *SMALL, f"run.authors={json.dumps(authors)}",
+                                "grpo.per_author=true", "grpo.reward_funcs=[completeness]", "grpo.reward_weights=[1.0]",
+                                "grpo.max_steps=1",
+                                "eval.systems=[{name: grpo, kind: grpo}]", "eval.content=false",
+                                "eval.engine=transformers", "eval.max_new_tokens=16", "eval.attribution_chunks=8",
+                                "eval.bootstrap=100"])
+    results = run_pipeline(recipe, only="grpo_data,grpo,eval")
+    parts = [author_stage("grpo", a) for a in authors]
+    assert [r.name for r in results] == ["grpo_data", *parts, "eval"] and parts == ["grpo-Twain_Mark", "grpo-Austen_Jane"]
+    assert not (run_dir / "grpo").exists()
+    for author, part in zip(authors, parts):
+        manifest = json.loads((run_dir / part / "manifest.json").read_text())
+        assert manifest["stage"] == part and manifest["pid"] != os.getpid()  # a process of its own
+        assert manifest["counts"]["author"] == author and manifest["counts"]["train_rows"] == 4 * 2  # its rows only
+        assert (run_dir / part / "model" / "config.json").is_file()
+    stories = [json.loads(line) for line in (run_dir / "eval" / "stories.jsonl").read_text().splitlines()]
+    assert len(stories) == 2 * 2 and {s["author"] for s in stories} == set(authors)
+    for story in stories:
+        assert story["model"] == f"{author_stage('grpo', story['author'])}/model" and not story["failed"]
+    # a per-author stage by its own name; an unknown one is one clear line
+    done = subprocess.run([PYTHON, "-m", "litstyle.cli", "grpo-Dickens_Charles", "--config",
+                           str(run_dir / "launch" / "grpo-Twain_Mark.yaml"), "--check"], capture_output=True, text=True)
+    assert done.returncode == 2 and "no such per-author stage (grpo.per_author, run.authors: grpo-Twain_Mark, " \
+        "grpo-Austen_Jane)" in done.stderr

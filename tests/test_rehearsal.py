@@ -24,7 +24,7 @@ CPU = REPO / "config" / "h100x4_cpu.yaml"
 SIZES = {"min_words", "max_words", "train_pairs", "eval_pairs", "pairs_per_class", "plots_per_author", "samples_per_prompt", "max_tokens",
          "min_words", "max_steps", "max_length", "train_plots", "test_plots", "train_rows_per_plot",
          "test_rows_per_plot", "save_steps", "num_generations", "gradient_accumulation_steps",
-         "max_completion_length", "stories_per_plot", "max_new_tokens"}
+         "max_completion_length", "stories_per_plot", "max_new_tokens", "authors", "targets"}
 KINDS = {
     "model": lambda key: key.startswith("models.") or key in {"judge.max_seq_length", "sft_data.min_style",
                                                                "sft_data.end_line"},
@@ -35,7 +35,7 @@ KINDS = {
     or key in {"grpo.vllm_tensor_parallel_size", "grpo.vllm_enable_sleep_mode"},
     "size": lambda key: key.split(".")[-1] in SIZES,
 }
-MOST = 50  # what it needs today; a new key must say which kind it is, and raise this on purpose
+MOST = 52  # what it needs today; a new key must say which kind it is, and raise this on purpose
 
 
 def tagged_overrides() -> dict[str, tuple[str, object]]:
@@ -110,15 +110,16 @@ def test_the_paper_recipe_runs_on_cpu(tmp_path: Path) -> None:
     assert sft["world_size"] == 2 and sft["counts"]["steps"] == 2
     assert json.loads((run_dir / "sft" / "model" / "config.json").read_text())["dtype"] == "bfloat16"
 
-    # GRPO as the header launches it, killed once its first (weights-only) checkpoint is written
+    # the first author's GRPO (grpo.per_author) as the README launches it, killed once its first (weights-only)
+    # checkpoint is written
     grpo = [PYTHON, "-m", "accelerate.commands.launch", "--config_file",
-            str(REPO / "config" / "accelerate" / "zero3_cpu_2proc.yaml"), "-m", "litstyle.cli", "grpo", *base]
+            str(REPO / "config" / "accelerate" / "zero3_cpu_2proc.yaml"), "-m", "litstyle.cli", "grpo-Twain_Mark", *base]
     log = tmp_path / "grpo-first.log"
     with open(log, "w") as handle:
         first = subprocess.Popen(grpo, cwd=tmp_path, env=env, stdout=handle, stderr=subprocess.STDOUT,
                                  start_new_session=True)
     try:
-        reached = wait_for(run_dir / "checkpoints" / "grpo" / "checkpoint-1" / "trainer_state.json",
+        reached = wait_for(run_dir / "checkpoints" / "grpo-Twain_Mark" / "checkpoint-1" / "trainer_state.json",
                            timeout_s=2400, alive=lambda: first.poll() is None)
     finally:
         if first.poll() is None:
@@ -130,15 +131,20 @@ def test_the_paper_recipe_runs_on_cpu(tmp_path: Path) -> None:
             first.wait()
     assert reached, log.read_text()[-4000:]
 
-    # the rest through the pipeline: GRPO warm-starts from that checkpoint, then the evaluation
+    # the rest through the pipeline: Twain's GRPO warm-starts from that checkpoint, Austen's starts, then the
+    # evaluation, which writes each author's stories with that author's model
     done = subprocess.run([PYTHON, "-m", "litstyle.pipeline", *base], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=3600)
     assert done.returncode == 0, done.stderr[-4000:]
-    metrics = json.loads((run_dir / "grpo" / "metrics.json").read_text())
-    assert metrics["warm_start"] and metrics["resumed_from_step"] == 1 and metrics["world_size"] == 2
-    history = json.loads((run_dir / "grpo" / "log_history.json").read_text())
-    assert any("rewards/style/mean" in e and "rewards/content/mean" in e for e in history)
-    assert any("sampling/importance_sampling_ratio/mean" in e for e in history)  # colocated vLLM generated
+    for part, warm in (("grpo-Twain_Mark", True), ("grpo-Austen_Jane", False)):
+        metrics = json.loads((run_dir / part / "metrics.json").read_text())
+        assert metrics["warm_start"] is warm and metrics["resumed_from_step"] == warm and metrics["world_size"] == 2
+        history = json.loads((run_dir / part / "log_history.json").read_text())
+        assert any("rewards/style/mean" in e and "rewards/content/mean" in e for e in history)
+        assert any("sampling/importance_sampling_ratio/mean" in e for e in history)  # colocated vLLM generated
+    stories = [json.loads(line) for line in (run_dir / "eval" / "stories.jsonl").read_text().splitlines()]
+    assert {(s["author"], s["model"]) for s in stories if s["system"] == "grpo"} == \
+        {("Twain, Mark", "grpo-Twain_Mark/model"), ("Austen, Jane", "grpo-Austen_Jane/model")}
     report = (run_dir / "eval" / "report.md").read_text()
     # the paper's grid (its baselines are disabled in the recipe): both modes of every model, both tables
     assert "| metric | zero_shot | few_shot | sft | sft few-shot | grpo | grpo few-shot |" in report

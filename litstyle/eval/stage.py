@@ -34,6 +34,7 @@ from litstyle.eval.metrics import attribute, centroids
 from litstyle.style.calibration import anchors, scaled_style
 from litstyle.jsonl import append_records, read_records
 from litstyle.llm.judge import ContentJudge
+from litstyle.registry import author_stage
 from litstyle.rewards import completeness_score
 from litstyle.rundir import StageContext
 from litstyle.serve import client_for
@@ -83,13 +84,29 @@ class StoryCache:
         append_records(self.path, records)
 
 
-def model_path(ctx: StageContext, system) -> str:
+def model_path(ctx: StageContext, system, author: str) -> str:
+    """The model folder that writes ``author``'s stories for ``system``: a stage's model (with
+    ``grpo.per_author``, that author's GRPO model) or the named policy."""
     if system.kind in ("sft", "grpo"):
-        folder = ctx.inputs[system.kind] / "model"
+        per_author = system.kind == "grpo" and ctx.recipe.grpo.per_author
+        stage = author_stage("grpo", author) if per_author else system.kind
+        if stage not in ctx.inputs:  # test rows of an author outside run.authors: grpo_data is older than it
+            raise StageError(f"eval.systems {system.name!r}: no model of {author!r} (grpo.per_author trains one per "
+                             "run author): rerun grpo_data with this run.authors")
+        folder = ctx.inputs[stage] / "model"
         if not (folder / "config.json").is_file():
             raise StageError(f"eval.systems {system.name!r}: no model in {folder}")
         return str(folder)
     return ctx.recipe.models.path("policy", system.model)
+
+
+def writer(ctx: StageContext, system, author: str) -> str:
+    """Which model wrote ``author``'s stories for ``system`` (kept with each story): a served model's name, a
+    model folder of the run dir (relative to it), or the policy's folder or hub id."""
+    if system.kind == "external":
+        return system.model
+    path = Path(model_path(ctx, system, author))
+    return str(path.relative_to(ctx.recipe.run_dir)) if path.is_relative_to(ctx.recipe.run_dir) else str(path)
 
 
 def system_prompts(ctx: StageContext, system, todo: list[dict]) -> list[list[dict]]:
@@ -135,6 +152,21 @@ class Generator:
 
 
 def generate(ctx: StageContext, system, todo: list[dict], generator: Generator) -> tuple[list[str | None], dict | None]:
+    """Every story of ``todo`` (None: failed) and the server's call statistics; a system whose authors
+    have models of their own (``grpo.per_author``) writes each author's rows with that author's model."""
+    if system.kind != "external":
+        paths = [model_path(ctx, system, item["author"]) for item in todo]
+        if len(set(paths)) > 1:
+            texts: list[str | None] = [None] * len(todo)
+            calls = {}  # per model (its stage folder's name): the server's call statistics
+            for path in dict.fromkeys(paths):
+                mine = [i for i, p in enumerate(paths) if p == path]
+                part, stats = generate(ctx, system, [todo[i] for i in mine], generator)
+                for i, text in zip(mine, part):
+                    texts[i] = text
+                if stats is not None:
+                    calls[Path(path).parent.name] = stats
+            return texts, calls or None
     cfg, seed = ctx.recipe.eval, ctx.recipe.run.seed
     messages = system_prompts(ctx, system, todo)
     sampling = {name: getattr(system, name) if getattr(system, name) is not None else getattr(cfg, name)
@@ -148,11 +180,11 @@ def generate(ctx: StageContext, system, todo: list[dict], generator: Generator) 
                                **sampling)
     if cfg.engine == "vllm":
         server = ctx.recipe.llm.generator
-        info = generator.serving(model_path(ctx, system))
+        info = generator.serving(model_path(ctx, system, todo[0]["author"]))
         return generate_remote(info.base_url, info.served_name, messages, timeout_s=server.timeout_s,
                                retries=server.retries, concurrency=server.concurrency,
                                repetition_penalty=penalty, **sampling)
-    texts = generate_local(model_path(ctx, system), messages, repetition_penalty=penalty,
+    texts = generate_local(model_path(ctx, system, todo[0]["author"]), messages, repetition_penalty=penalty,
                            batch_size=cfg.batch_size, trust_remote_code=ctx.recipe.models.trusts("policy"),
                            **sampling)
     return list(texts), None
@@ -255,7 +287,10 @@ def run_eval(ctx: StageContext) -> None:
                 texts, stats = generate(ctx, system, todo, generator)
                 if stats is not None:
                     calls[system.name] = stats
-                cache.add(scorer.score(system.name, todo, texts))
+                records = scorer.score(system.name, todo, texts)
+                for record, item in zip(records, todo):
+                    record["model"] = writer(ctx, system, item["author"])
+                cache.add(records)
         if judge is not None:
             calls["content_judge"] = judge.client.stats.summary()
     records = [cache.records[key(s.name, item)] for s in systems for item in todo_items if writes(s, item)]

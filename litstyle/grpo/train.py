@@ -9,10 +9,12 @@
   training ends or fails.  A failed judge call is a ``None`` reward, a per-step metric
   ``content/none_rewards`` and a count in the manifest; training goes on, and that completion is left
   out of the step (``grpo.failed_reward``, :mod:`litstyle.grpo.trainer`).
+- ``grpo.per_author``: one model per run author (the paper), stage ``grpo-<Author_Slug>`` each
+  (:mod:`litstyle.stages`), trained on that author's rows in a process of its own.
 - ``grpo.lora.enabled``: LoRA, merged into the saved weights.  A rerun after an interruption
   resumes from the last checkpoint (``grpo.resume: auto``).
 
-Output ``<run_dir>/grpo/model``, ``log_history.json``, ``rewards.png`` (one curve per reward + total),
+Output ``<run_dir>/grpo/model`` (per author: ``<run_dir>/grpo-Twain_Mark/model``, ...), ``log_history.json``, ``rewards.png`` (one curve per reward + total),
 ``metrics.json``.
 """
 
@@ -84,11 +86,17 @@ def resources(ctx: StageContext, stack: ExitStack) -> Resources:
     return res
 
 
-def train_grpo(ctx: StageContext) -> None:
+def train_grpo(ctx: StageContext, author: str | None = None) -> None:
+    """``author`` (``grpo.per_author``): train on that author's rows only (stage ``grpo-<Author_Slug>``)."""
     from datasets import load_from_disk
 
     recipe, cfg = ctx.recipe, ctx.recipe.grpo
     train = load_from_disk(str(ctx.inputs["grpo_data"]))["train"]
+    if author is not None:
+        train = train.filter(lambda row: row["author"] == author)
+        if len(train) == 0:
+            raise StageError(f"stage {ctx.name}: grpo_data holds no train rows of {author!r} (rerun grpo_data with "
+                             "this run.authors)")
     start = start_model(ctx)
     tokenizer = load_tokenizer(start, recipe.models.trusts("policy"))
     defaults = {"model_init_kwargs": {"trust_remote_code": True}} if recipe.models.trusts("policy") else {}
@@ -119,10 +127,11 @@ def train_grpo(ctx: StageContext) -> None:
                "resumed_from_step": resume.step, "warm_start": resume.weights is not None,
                "first_reward": rewards[0] if rewards else None,
                "last_reward": rewards[-1] if rewards else None, "none_rewards": dict(res.failures),
-               "judge_calls": judge_calls, "world_size": ctx.world_size}
+               "judge_calls": judge_calls, "world_size": ctx.world_size, "author": author}
     (ctx.out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float) + "\n")
     finish_checkpoints(ctx)
-    ctx.counts.update({"steps": result.global_step, "train_rows": len(train), "resumed_from_step": resume.step,
+    ctx.counts.update({"steps": result.global_step, "train_rows": len(train), "author": author,
+                       "resumed_from_step": resume.step,
                        "none_rewards": dict(res.failures)})
     if judge_calls is not None:
         ctx.extra["judge_calls"] = judge_calls
