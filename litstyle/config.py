@@ -499,6 +499,8 @@ class EvalSystem(Section):
     # only these authors' rows (e.g. a released per-author model: VibrantVista/Twain_Mark for "Twain, Mark")
     authors: list[str] | None = Field(None, min_length=1)
     label: str | None = None  # its row in the paper's tables (systems sharing a label share a row)
+    # external: chat completions, or the Responses API (the paper's gpt-oss-120b)
+    api: Literal["chat", "responses"] = "chat"
     timeout_s: float = Field(300.0, gt=0)  # external: per call
     retries: int = Field(2, ge=0, le=10)
     api_key_env: EnvName = None  # external: the environment variable holding the API key
@@ -510,6 +512,9 @@ class EvalSystem(Section):
         _keyless_url(self.base_url, f"system {self.name!r}: base_url: ")
         if self.api_key_env is not None and self.kind != "external":
             raise ValueError(f"system {self.name!r}: api_key_env is for kind external only")
+        if self.api != "chat" and self.kind != "external":
+            raise ValueError(f"system {self.name!r}: api {self.api} is for kind external only (a local model is "
+                             "served with chat completions)")
         if self.base_url is not None and self.kind != "external":
             raise ValueError(f"system {self.name!r}: base_url is for kind external only ({self.kind} generates "
                              "locally or with eval.engine)")

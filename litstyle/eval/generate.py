@@ -45,14 +45,14 @@ def generate_local(path: str, prompts: Sequence[Messages], *, max_new_tokens: in
 def generate_remote(base_url: str, model: str, prompts: Sequence[Messages], *, max_new_tokens: int,
                     temperature: float, top_p: float, seed: int, timeout_s: float, retries: int,
                     concurrency: int = 8, repetition_penalty: float | None = None, min_p: float = 0.0,
-                    desc: str = "generate", api_key: str = "EMPTY") -> tuple[list[str | None], dict]:
+                    desc: str = "generate", api_key: str = "EMPTY", api: str = "chat") -> tuple[list[str | None], dict]:
     """``repetition_penalty`` and ``min_p`` are vLLM extensions (sent in the request body, only when set),
-    not OpenAI parameters."""
+    not OpenAI parameters; ``api``: chat completions or the Responses API."""
 
     extra = {k: v for k, v in (("repetition_penalty", repetition_penalty), ("min_p", min_p or None)) if v is not None}
     extra = extra or None
     with LLMClient(base_url, model, timeout_s=timeout_s, retries=retries, concurrency=concurrency,
-                   api_key=api_key) as client:
+                   api_key=api_key, api=api) as client:
         texts = client.chat_many(list(prompts), max_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
                                  seed=[seed + i for i in range(len(prompts))], extra_body=extra, progress=desc)
         return [t.strip() if t is not None else None for t in texts], client.stats.summary()

@@ -177,7 +177,7 @@ def generate(ctx: StageContext, system, todo: list[dict], generator: Generator) 
         key = api_key(system.api_key_env, f"eval.systems[{system.name}]")
         return generate_remote(system.base_url, system.model, messages, timeout_s=system.timeout_s,
                                retries=system.retries, api_key=key, repetition_penalty=system.repetition_penalty,
-                               **sampling)
+                               api=system.api, **sampling)
     if cfg.engine == "vllm":
         server = ctx.recipe.llm.generator
         info = generator.serving(model_path(ctx, system, todo[0]["author"]))

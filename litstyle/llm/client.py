@@ -62,9 +62,14 @@ class CallStats:
 class LLMClient:
     def __init__(self, base_url: str, model: str, *, timeout_s: float = 60.0, retries: int = 3,
                  concurrency: int = 8, cache_path: str | Path | None = None, api_key: str = "EMPTY",
-                 identity: str | None = None) -> None:
+                 identity: str | None = None, api: str = "chat") -> None:
+        """``api``: ``chat`` (chat completions) or ``responses`` (the Responses API, e.g. gpt-oss: the messages
+        are its input; it takes no seed or stop)."""
+        if api not in ("chat", "responses"):
+            raise ValueError(f"api must be chat or responses, got {api!r}")
         self.base_url = base_url
         self.model = model
+        self.api = api
         # what the served name stands for (models.identity): another model behind the same name, or the
         # same name at another server, is another cache key
         self.identity = identity or base_url
@@ -107,7 +112,8 @@ class LLMClient:
     async def _chat(self, messages: Messages, params: dict[str, Any]) -> str | None:
         from openai import APIConnectionError, APIStatusError, APITimeoutError, OpenAIError
 
-        request = {"model": self.model, "identity": self.identity, "messages": messages, **params}
+        request = {"model": self.model, "identity": self.identity, "messages": messages, **params,
+                   **({"api": self.api} if self.api != "chat" else {})}
         key = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
         with self._lock:
             self.stats.calls += 1
@@ -120,9 +126,14 @@ class LLMClient:
         started = time.perf_counter()
         async with self._semaphore:
             try:
-                response = await self._client.chat.completions.create(
-                    model=self.model, messages=messages, extra_body=extra_body, **params)
-                text = response.choices[0].message.content if response.choices else None
+                if self.api == "responses":
+                    response = await self._client.responses.create(
+                        model=self.model, input=messages, extra_body=extra_body, **_responses_params(params))
+                    text = response.output_text or None
+                else:
+                    response = await self._client.chat.completions.create(
+                        model=self.model, messages=messages, extra_body=extra_body, **params)
+                    text = response.choices[0].message.content if response.choices else None
                 if not isinstance(text, str):
                     kind = "no_text"
             except APITimeoutError:
@@ -197,3 +208,10 @@ class LLMClient:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _responses_params(params: dict[str, Any]) -> dict[str, Any]:
+    """Chat-completion sampling parameters as the Responses API names them (it has no seed or stop)."""
+    out = {k: v for k, v in params.items() if k not in ("seed", "stop", "max_tokens")}
+    out["max_output_tokens"] = params["max_tokens"]
+    return out
