@@ -375,6 +375,10 @@ class JudgePairsConfig(Section):
                                      min_length=1)
     rewrite_temperature: float = Field(0.7, ge=0.0)
     rewrite_max_tokens: int = Field(96, gt=0)
+    # a published pair set instead of building pairs (VibrantVista/style-judge-dataset, a hub id or a local
+    # folder): train / validation / test splits with sentence1, sentence2, score (type kept as kind); the corpus
+    # split, the labelled training chunks and split.json (what the benchmark holds out) are built as usual
+    from_dataset: str | None = None
 
     @field_validator("split_ratios")
     @classmethod

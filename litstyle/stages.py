@@ -39,7 +39,8 @@ def eval_inputs(recipe: Recipe) -> tuple[str, ...]:
 
 
 def _judge_pairs_servers(recipe: Recipe) -> tuple[str, ...]:
-    return ("rewriter",) if recipe.judge_pairs.graded_fraction > 0 else ()
+    cfg = recipe.judge_pairs
+    return ("rewriter",) if cfg.graded_fraction > 0 and cfg.from_dataset is None else ()
 
 
 def _grpo_servers(recipe: Recipe) -> tuple[str, ...]:

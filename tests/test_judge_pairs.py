@@ -250,3 +250,43 @@ def test_split_without_a_multi_book_author_is_a_clear_error(tmp_path: Path) -> N
     with pytest.raises(StageError, match=r"judge_pairs: split '\w+' needs 2\+ authors, one with 2\+ books"):
         run_stage(recipe, get_stage("judge_pairs"))
     assert not (tmp_path / "judge_pairs").exists()
+
+
+def test_a_published_pair_set_in_place_of_built_pairs(corpus_run: Path, tmp_path: Path) -> None:
+    """judge_pairs.from_dataset: the reference uploader's schema (sentence1, sentence2, score, type, authors_match,
+    titles_match per split) read from a local folder in the hub layout; no rewriter is asked (none listens at
+    its URL); the corpus split, labelled chunks and split.json are built as usual; a missing column is one line."""
+    from datasets import load_from_disk
+
+    from litstyle.errors import StageError
+    from litstyle.stages import get_stage
+
+    published = tmp_path / "style-judge-dataset"
+    published.mkdir()
+    for split, n in (("train", 30), ("validation", 6), ("test", 6)):
+        rows = [{"sentence1": f"{split} left {i}", "sentence2": f"{split} right {i}", "score": (i % 3) / 2,
+                 "type": "negative_cross_author" if i % 3 == 0 else "positive_masked_different_title",
+                 "authors_match": i % 3 != 0, "titles_match": False} for i in range(n)]
+        (published / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "corpus").symlink_to(corpus_run / "corpus")
+    recipe = _pairs_recipe(run_dir, "http://127.0.0.1:9/v1", f"judge_pairs.from_dataset={published}",
+                           "judge_pairs.train_pairs=20")
+    assert get_stage("judge_pairs").server_roles(recipe) == ()
+    result = run_stage(recipe, get_stage("judge_pairs"))
+    data = load_from_disk(str(result.path))
+    assert sorted(data) == ["test", "train", "validation"] and len(data["train"]) == 20 and len(data["test"]) == 6
+    assert set(data["train"]["sentence1"]) <= {f"train left {i}" for i in range(30)}
+    row = next(r for r in data["test"] if r["sentence1"] == "test left 1")
+    assert (row["sentence2"], row["score"], row["kind"], row["author1"], row["book1"]) == \
+        ("test right 1", 0.5, "positive_masked_different_title", "", -1)
+    assert len(load_from_disk(str(result.path / "labelled"))) > 0
+    assert json.loads((result.path / "split.json").read_text())["mode"] == "author_disjoint"
+    assert result.manifest["counts"]["from_dataset"] == str(published) and "rewriter_calls" not in result.manifest
+    assert "Pairs from the published set" in (result.path / "README.md").read_text()
+
+    (published / "test.jsonl").write_text(json.dumps({"sentence1": "a", "sentence2": "b"}) + "\n")
+    with pytest.raises(StageError, match=r"judge_pairs.from_dataset .*: split test lacks score in 1 of 1 rows "
+                                         r"\(needs sentence1, sentence2, score\)"):
+        run_stage(recipe, get_stage("judge_pairs"), force=True)

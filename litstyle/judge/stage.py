@@ -5,6 +5,7 @@ test_books in book_disjoint mode) with columns sentence1, sentence2, score, kind
 author1, author2, book1, book2, mask1, mask2; ``labelled/``: the training chunks with author labels
 (text, label, author, book_id) for the triplet objectives; ``split.json``: the split of every book
 and author (read by the benchmark); a dataset card ``README.md``; counts per split in the manifest.
+``judge_pairs.from_dataset``: the train / validation / test pairs come from a published set instead.
 """
 
 from __future__ import annotations
@@ -97,8 +98,11 @@ def build_judge_pairs(ctx: StageContext) -> None:
     same_book = {s: cfg.split == "book_disjoint" and s == "train" for s in names}
     for split in names:
         _check_split(split, split_chunks[split], same_book[split])
+    if cfg.from_dataset is not None:
+        names = [s for s in names if s != BOOK_SPLIT]  # a published set has no unseen-book split
     wanted = {s: cfg.train_pairs if s == "train" else cfg.eval_pairs for s in names}
-    graded_n = {s: round(wanted[s] * cfg.graded_fraction) if s != BOOK_SPLIT else 0 for s in names}
+    graded_n = {s: round(wanted[s] * cfg.graded_fraction) if s != BOOK_SPLIT and cfg.from_dataset is None else 0
+                for s in names}
     pools = {}
     for split in names:
         rng = random.Random(f"{seed}:{split}:pool")
@@ -112,15 +116,18 @@ def build_judge_pairs(ctx: StageContext) -> None:
                          "book1": Value("int32"), "book2": Value("int32"), "mask1": Value("float32"),
                          "mask2": Value("float32")})
     splits, counts = {}, {}
+    published_rows = published_pairs(ctx, names) if cfg.from_dataset is not None else {}
     for split in names:
         rng = random.Random(f"{seed}:{split}:pairs")
-        if split == BOOK_SPLIT:  # one chunk of an unseen book, the other from any book of the pool
+        if split in published_rows:
+            rows = published_rows[split]
+        elif split == BOOK_SPLIT:  # one chunk of an unseen book, the other from any book of the pool
             test_books = {c.book_id for c in split_chunks[split]}
             pool = split_chunks[split] + split_chunks["train"]
             rows = extreme_pairs(pool, wanted[split], rng, anchor=lambda c: c.book_id in test_books)
         else:
             rows = extreme_pairs(split_chunks[split], wanted[split] - graded_n[split], rng, same_book=same_book[split])
-        rows += graded_pairs(rewrites.get(split, []), graded_n[split], rng)
+            rows += graded_pairs(rewrites.get(split, []), graded_n[split], rng)
         rng.shuffle(rows)
         splits[split] = Dataset.from_list(rows, features=features)
         bins = Counter(f"{r['score']:.1f}" for r in rows)
@@ -128,7 +135,7 @@ def build_judge_pairs(ctx: StageContext) -> None:
                          "books": len({c.book_id for c in split_chunks[split]}),
                          "chunks": len(split_chunks[split]), "bins": dict(sorted(bins.items())),
                          "graded": sum(1 for r in rows if r["kind"] == "graded")}
-        if len(rows) < wanted[split]:
+        if len(rows) < wanted[split] and split not in published_rows:
             log.warning("%s: %d of %d pairs (the pool is small)", split, len(rows), wanted[split])
     DatasetDict(splits).save_to_disk(str(ctx.out_dir))
     labels = {a: i for i, a in enumerate(sorted(by_author))}
@@ -145,11 +152,49 @@ def build_judge_pairs(ctx: StageContext) -> None:
     log.info("judge pairs (%s): %s", cfg.split, {s: c["pairs"] for s, c in counts.items()})
 
 
+PUBLISHED_COLUMNS = ("sentence1", "sentence2", "score")  # the reference trainer's columns; type -> kind
+
+
+def published_pairs(ctx: StageContext, names: list[str]) -> dict[str, list[dict]]:
+    """The pairs of ``judge_pairs.from_dataset`` per split, in litstyle's columns (authors and books unknown:
+    empty / -1), ``train_pairs`` / ``eval_pairs`` at most, drawn with the run seed."""
+    from litstyle import published
+
+    cfg = ctx.recipe.judge_pairs
+    data = published.load(cfg.from_dataset)
+    missing = [s for s in names if s not in data]
+    if missing:
+        raise StageError(f"judge_pairs.from_dataset {cfg.from_dataset}: no split {', '.join(missing)} "
+                         f"(it has {', '.join(data)})")
+    out = {}
+    for split in names:
+        table = data[split]
+        lacking = {c: len(table) if c not in table.column_names else table[c].count(None) for c in PUBLISHED_COLUMNS}
+        if any(lacking.values()):
+            raise StageError(f"judge_pairs.from_dataset {cfg.from_dataset}: split {split} lacks "
+                             + ", ".join(f"{c} in {n} of {len(table)} rows" for c, n in lacking.items() if n)
+                             + f" (needs {', '.join(PUBLISHED_COLUMNS)})")
+        wanted = cfg.train_pairs if split == "train" else cfg.eval_pairs
+        if len(table) > wanted:
+            table = table.shuffle(seed=ctx.recipe.run.seed).select(range(wanted))
+        kinds = table["type"] if "type" in table.column_names else ["published"] * len(table)
+        out[split] = [{"sentence1": a, "sentence2": b, "score": float(score), "kind": kind, "author1": "",
+                       "author2": "", "book1": -1, "book2": -1, "mask1": 0.0, "mask2": 0.0}
+                      for a, b, score, kind in zip(table["sentence1"], table["sentence2"], table["score"], kinds)]
+    ctx.counts["from_dataset"] = cfg.from_dataset
+    log.warning("judge_pairs: pairs from %s, whose authors are not known: the benchmark's held-out corpus authors "
+                "may be among them", cfg.from_dataset)
+    return out
+
+
 def _card(ctx: StageContext, counts: dict) -> str:
     cfg = ctx.recipe.judge_pairs
     lines = [
         "# Style-judge pairs", "",
-        f"Built by litstyle from the corpus chunks of {cfg.chunk_words} words (seed {ctx.recipe.run.seed}).",
+        f"Built by litstyle from the corpus chunks of {cfg.chunk_words} words (seed {ctx.recipe.run.seed})."
+        if cfg.from_dataset is None else
+        f"Pairs from the published set {cfg.from_dataset} (sentence1, sentence2, score; type as kind; authors and "
+        "books not known); labelled/ and split.json from the corpus chunks as usual.",
         "Columns: sentence1, sentence2, score (0..1), kind (extreme | graded), author1/2, book1/2, mask1/2.", "",
         "- extreme: same author, different books = 1.0; different authors = 0.0",
         "- graded: longest sentences masked at ratios r1, r2 and rewritten by the rewriter LLM "
