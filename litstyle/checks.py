@@ -57,7 +57,7 @@ def check_inputs(recipe: Recipe, selected: Iterable[Stage]) -> None:
     if "eval" in names:
         _eval(recipe)
     roles = {role for stage in selected for role in stage.server_roles(recipe)}
-    if "eval" in names and recipe.eval.engine == "vllm":
+    if "eval" in names and any(s.enabled and s.served(recipe.eval.engine) for s in recipe.eval.systems):
         roles.add("generator")
     for role in sorted(roles):
         cfg = getattr(recipe.llm, role)

@@ -505,6 +505,8 @@ class EvalSystem(Section):
     label: str | None = None  # its row in the paper's tables (systems sharing a label share a row)
     # external: chat completions, or the Responses API (the paper's gpt-oss-120b)
     api: Literal["chat", "responses"] = "chat"
+    # a local model's engine: None = eval.engine (vllm: served by llm.generator, as the paper's baselines)
+    engine: Literal["transformers", "vllm"] | None = None
     timeout_s: float = Field(300.0, gt=0)  # external: per call
     retries: int = Field(2, ge=0, le=10)
     api_key_env: EnvName = None  # external: the environment variable holding the API key
@@ -516,6 +518,8 @@ class EvalSystem(Section):
         _keyless_url(self.base_url, f"system {self.name!r}: base_url: ")
         if self.api_key_env is not None and self.kind != "external":
             raise ValueError(f"system {self.name!r}: api_key_env is for kind external only")
+        if self.engine is not None and self.kind == "external":
+            raise ValueError(f"system {self.name!r}: engine is for local models (kind external is a server already)")
         if self.api != "chat" and self.kind != "external":
             raise ValueError(f"system {self.name!r}: api {self.api} is for kind external only (a local model is "
                              "served with chat completions)")
@@ -528,6 +532,10 @@ class EvalSystem(Section):
         if self.mode is not None and self.kind in ("zero_shot", "few_shot") and self.mode != self.kind:
             raise ValueError(f"system {self.name!r}: kind {self.kind} is mode {self.kind}, not {self.mode}")
         return self
+
+    def served(self, default: str) -> bool:
+        """Whether llm.generator serves this system's model (its engine, or the eval section's ``default``)."""
+        return self.kind != "external" and (self.engine or default) == "vllm"
 
     @property
     def prompt_mode(self) -> str:

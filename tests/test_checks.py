@@ -160,3 +160,23 @@ def test_per_author_stages_by_name_and_under_a_launcher(demo_recipe: Path, monke
                                           r"stage \(grpo-Twain_Mark, grpo-Dickens_Charles"):
         cli.run_stages(per_author, stages.expand(per_author, stages.get_stage("grpo")), force=False)
     assert not (per_author.run_dir / "launch").exists()
+
+
+def test_the_released_models_recipe(capsys: pytest.CaptureFixture[str]) -> None:
+    """config/h100x4_released.yaml: nothing trains; each released per-author model writes its author's rows only,
+    all of them one row of the paper's tables per mode; the released judge's constants scale the style score."""
+    from litstyle.config import load_recipe
+    from litstyle.eval.stage import writes
+    from litstyle.stages import eval_inputs
+
+    path = DEMO.parent / "h100x4_released.yaml"
+    only = "models,corpus,judge_pairs,judge,judge_benchmark,grpo_data,eval"
+    assert pipeline.main(["--config", str(path), "--check", "--only", only]) == 0
+    recipe = load_recipe(path)
+    assert not recipe.judge.train and recipe.eval.scale_fixed == [0.0597, 0.8192]
+    assert not {"sft", "grpo"} & set(eval_inputs(recipe)) and recipe.judge_pairs.from_dataset
+    released = [s for s in recipe.eval.systems if s.enabled and s.label == "GRPO 8B (released)"]
+    assert len(released) == 8 and {s.prompt_mode for s in released} == {"zero_shot", "few_shot"}
+    for author in recipe.run.authors:
+        writers = [s for s in released if writes(s, {"author": author})]
+        assert len(writers) == 2 and all(s.model == f"VibrantVista/{author.replace(', ', '_')}" for s in writers)

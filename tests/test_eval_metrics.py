@@ -141,8 +141,8 @@ def test_the_papers_tables_list_every_system_author_and_mode_with_n() -> None:
     lines = paper_tables(records, {"grpo": "zero_shot", "grpo few": "few_shot"}, ["A", "B"])
     zero, few = lines.index("### Zero-shot"), lines.index("### Few-shot")
     assert lines[zero + 2] == "| system | A | B | all authors |"
-    assert lines[zero + 4] == ("| grpo | 0.500 ± 0.141 / 0.600 ± 0.141 (n=2) | 0.200 ± 0.000 / 0.100 ± 0.000 (n=1) "
-                               "| 0.400 ± 0.200 / 0.433 ± 0.306 (n=3) |")
+    assert lines[zero + 4] == ("| grpo | 0.500 ± 0.141 / 0.600 ± 0.141 (n=2) | 0.200 ± 0.000 / 0.100 ± 0.000 "
+                               "(n=1, 1 failed) | 0.400 ± 0.200 / 0.433 ± 0.306 (n=3, 1 failed) |")
     assert lines[few + 4].startswith("| grpo few | 0.500 ± 0.000 / 0.500 ± 0.000 (n=1) |")
     assert paper_tables(records, {"grpo": "zero_shot"}, ["A"]).count("### Few-shot") == 0
     # per-author models (each system writes for its own author only) share one row through their label

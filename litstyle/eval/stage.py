@@ -178,7 +178,7 @@ def generate(ctx: StageContext, system, todo: list[dict], generator: Generator) 
         return generate_remote(system.base_url, system.model, messages, timeout_s=system.timeout_s,
                                retries=system.retries, api_key=key, repetition_penalty=system.repetition_penalty,
                                api=system.api, **sampling)
-    if cfg.engine == "vllm":
+    if system.served(cfg.engine):
         server = ctx.recipe.llm.generator
         info = generator.serving(model_path(ctx, system, todo[0]["author"]))
         return generate_remote(info.base_url, info.served_name, messages, timeout_s=server.timeout_s,
