@@ -258,6 +258,17 @@ def test_per_author_models_and_eval_pairs_each_author_with_its_own(grpo_run: Pat
     assert len(stories) == 2 * 2 and {s["author"] for s in stories} == set(authors)
     for story in stories:
         assert story["model"] == f"{author_stage('grpo', story['author'])}/model" and not story["failed"]
+    # a batch the author's rows cannot fill trains 0 steps: an error, not a quietly untrained model
+    from litstyle.errors import StageError
+    from litstyle.stages import expand, get_stage as stage_of
+
+    big = load_recipe(DEMO, [f"run.run_dir={run_dir}", *SMALL, f"run.authors={json.dumps(authors)}",
+                             "grpo.per_author=true", "grpo.reward_funcs=[completeness]", "grpo.reward_weights=[1.0]",
+                             "grpo.max_steps=1", "grpo.per_device_train_batch_size=40"])
+    with pytest.raises(StageError, match=r"stage grpo-Twain_Mark: 0 training steps on 8 rows: they fill no batch of "
+                                         r"10 prompts per step"):
+        run_stage(big, expand(big, stage_of("grpo"))[0], force=True)
+    assert json.loads((run_dir / "grpo-Twain_Mark" / "manifest.json").read_text())["counts"]["steps"] == 1  # kept
     # a per-author stage by its own name; an unknown one is one clear line
     done = subprocess.run([PYTHON, "-m", "litstyle.cli", "grpo-Dickens_Charles", "--config",
                            str(run_dir / "launch" / "grpo-Twain_Mark.yaml"), "--check"], capture_output=True, text=True)

@@ -114,6 +114,11 @@ def train_grpo(ctx: StageContext, author: str | None = None) -> None:
         if cpu_vllm:
             colocate.sync_by_reload(trainer.vllm_generation)
         result = trainer.train(resume_from_checkpoint=resume.checkpoint)
+        if result.global_step == 0:  # TRL ends quietly when the rows fill no batch of prompts
+            raise StageError(f"stage {ctx.name}: 0 training steps on {len(train)} rows: they fill no batch of "
+                             f"{args.generation_batch_size // args.num_generations} prompts per step (generation batch "
+                             f"{args.generation_batch_size} / {args.num_generations} generations); add rows "
+                             "(grpo_data) or lower the batch")
         save_policy(trainer, tokenizer, ctx.out_dir / "model", lora=cfg.lora.enabled, is_main=ctx.is_main,
                     trust_remote_code=recipe.models.trusts("policy"),
                     dtype=cfg.model_dtype())
