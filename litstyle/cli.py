@@ -96,9 +96,9 @@ def launch(recipe: Recipe, stage: Stage, *, force: bool) -> StageResult:
 
 
 def run_one(argv: list[str] | None = None) -> int:
-    """``python -m litstyle.cli STAGE --config FILE [...]``: one stage (or one author's, ``grpo-Twain_Mark``), wherever litstyle is installed.  What
-    the pipeline launches (alone, or under ``accelerate launch -m`` / ``torchrun -m``), and what a container
-    runs without the repository's scripts."""
+    """``python -m litstyle.cli STAGE --config FILE [...]``: one stage (or one author's, ``grpo-Twain_Mark``),
+    wherever litstyle is installed.  What the pipeline launches (alone, or under ``accelerate launch -m`` /
+    ``torchrun -m``), and what a container runs without the repository's scripts."""
     argv = list(sys.argv[1:] if argv is None else argv)
     known = names()
     if not argv or base_stage(argv[0]) not in known:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DEMO, JUDGED, PYTHON, SHORT_STORIES, interrupt_at_checkpoint, link_stages, sft_dataset, wait_for, write_stage
+from conftest import (DEMO, JUDGED, PYTHON, SHORT_STORIES, interrupt_at_checkpoint, link_stages, sft_dataset, wait_for,
+                      write_stage)
 from litstyle.config import load_recipe
 from litstyle.registry import REWARD_RANGES as RANGES
 from litstyle.rundir import run_stage
@@ -247,7 +248,8 @@ def test_per_author_models_and_eval_pairs_each_author_with_its_own(grpo_run: Pat
                                 "eval.bootstrap=100"])
     results = run_pipeline(recipe, only="grpo_data,grpo,eval")
     parts = [author_stage("grpo", a) for a in authors]
-    assert [r.name for r in results] == ["grpo_data", *parts, "eval"] and parts == ["grpo-Twain_Mark", "grpo-Austen_Jane"]
+    assert parts == ["grpo-Twain_Mark", "grpo-Austen_Jane"]
+    assert [r.name for r in results] == ["grpo_data", *parts, "eval"]
     assert not (run_dir / "grpo").exists()
     for author, part in zip(authors, parts):
         manifest = json.loads((run_dir / part / "manifest.json").read_text())

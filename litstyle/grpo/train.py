@@ -14,8 +14,8 @@
 - ``grpo.lora.enabled``: LoRA, merged into the saved weights.  A rerun after an interruption
   resumes from the last checkpoint (``grpo.resume: auto``).
 
-Output ``<run_dir>/grpo/model`` (per author: ``<run_dir>/grpo-Twain_Mark/model``, ...), ``log_history.json``, ``rewards.png`` (one curve per reward + total),
-``metrics.json``.
+Output ``<run_dir>/grpo/model`` (per author: ``<run_dir>/grpo-Twain_Mark/model``, ...),
+``log_history.json``, ``rewards.png`` (one curve per reward + total), ``metrics.json``.
 """
 
 from __future__ import annotations
