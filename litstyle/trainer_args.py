@@ -47,13 +47,15 @@ def args_class(section: TrainerSection) -> type:
     return getattr(importlib.import_module(module), name)
 
 
-def report_to(recipe: Recipe) -> str:
-    """Trackers for trainers: wandb only when enabled, and offline unless the recipe says online."""
+def report_to(recipe: Recipe, *, for_check: bool = False) -> str:
+    """Trackers for trainers: wandb only when enabled, and offline unless the recipe says online (set in the
+    environment of a run; a check leaves the environment as it is)."""
     wandb = recipe.run.wandb
     if not wandb.enabled:
         return "none"
-    os.environ.setdefault("WANDB_MODE", wandb.mode)
-    os.environ.setdefault("WANDB_PROJECT", wandb.project)
+    if not for_check:
+        os.environ.setdefault("WANDB_MODE", wandb.mode)
+        os.environ.setdefault("WANDB_PROJECT", wandb.project)
     return "wandb"
 
 
@@ -132,8 +134,8 @@ def build(name: str, recipe: Recipe, output_dir: str | Path, *, for_check: bool 
     """
     section: TrainerSection = getattr(recipe, name)
     cls = check_section(name, section)
-    kwargs: dict[str, Any] = {"report_to": report_to(recipe), "seed": recipe.run.seed, **section.stage_defaults(),
-                              **(defaults or {})}
+    kwargs: dict[str, Any] = {"report_to": report_to(recipe, for_check=for_check), "seed": recipe.run.seed,
+                              **section.stage_defaults(), **(defaults or {})}
     kwargs.update(section.trainer_kwargs())
     kwargs.update(force or {})
     kwargs["output_dir"] = str(output_dir)

@@ -225,10 +225,14 @@ def test_wandb_disabled_by_default_offline_when_enabled(monkeypatch: pytest.Monk
     from litstyle import trainer_args
 
     monkeypatch.delenv("WANDB_MODE", raising=False)
-    assert trainer_args.report_to(load_recipe(DEMO)) == "none"
-    assert trainer_args.report_to(load_recipe(DEMO, ["run.wandb.enabled=true"])) == "wandb"
+    monkeypatch.delenv("WANDB_PROJECT", raising=False)
     import os
 
+    # a check leaves the environment alone (its subprocesses would otherwise inherit WANDB_MODE)
+    assert trainer_args.report_to(load_recipe(DEMO, ["run.wandb.enabled=true"]), for_check=True) == "wandb"
+    assert "WANDB_MODE" not in os.environ
+    assert trainer_args.report_to(load_recipe(DEMO)) == "none"
+    assert trainer_args.report_to(load_recipe(DEMO, ["run.wandb.enabled=true"])) == "wandb"
     assert os.environ["WANDB_MODE"] == "offline"
 
 

@@ -16,6 +16,7 @@ import math
 import random
 from collections import Counter, defaultdict
 
+from litstyle import published
 from litstyle.errors import StageError
 from litstyle.judge.pairs import (BOOK_SPLIT, Chunk, Rewrite, extreme_pairs, fill_gaps, gap_prompts, graded_pairs,
                                   mask_longest, split_books, split_names)
@@ -158,8 +159,6 @@ PUBLISHED_COLUMNS = ("sentence1", "sentence2", "score")  # the reference trainer
 def published_pairs(ctx: StageContext, names: list[str]) -> dict[str, list[dict]]:
     """The pairs of ``judge_pairs.from_dataset`` per split, in litstyle's columns (authors and books unknown:
     empty / -1), ``train_pairs`` / ``eval_pairs`` at most, drawn with the run seed."""
-    from litstyle import published
-
     cfg = ctx.recipe.judge_pairs
     data = published.load(cfg.from_dataset)
     missing = [s for s in names if s not in data]
