@@ -122,11 +122,12 @@ def expand(recipe: Recipe, stage: Stage) -> list[Stage]:
 def resolve(recipe: Recipe, name: str) -> list[Stage]:
     """The stages to run for a stage name: a pipeline stage (expanded), or one per-author stage by its own name."""
     stage = get_stage(base_stage(name))
+    parts = expand(recipe, stage)
     if name == stage.name:
-        return expand(recipe, stage)
-    found = [part for part in expand(recipe, stage) if part.name == name]
+        return parts
+    found = [part for part in parts if part.name == name]
     if not found:
-        parts = [part for part in stage_names(recipe, stage.name) if part != stage.name]
+        parts = [part.name for part in parts if part.name != stage.name]
         raise ConfigError(f"stage {name!r}: no such per-author stage"
                           + (f" (grpo.per_author, run.authors: {', '.join(parts)})" if parts
                              else f" ({stage.name}.per_author is false)" if stage.name == "grpo" else ""))

@@ -189,9 +189,9 @@ def test_system_modes_prompts_and_sampling(tmp_path: Path) -> None:
     with FaultServer(answer="A story.\nTHE END.") as server:
         baseline = EvalSystem(name="b", kind="external", model="m", base_url=server.base_url, temperature=1.0,
                               min_p=0.05, max_new_tokens=77, system_prompt="HARD RULES")
-        texts, _ = generate(ctx, baseline, [item], Generator(ctx))  # external: the generator is never started
+        texts, _ = generate(ctx, baseline, [item], Generator(ctx), "m")  # external: the generator is never started
         default = EvalSystem(name="d", kind="external", model="m", base_url=server.base_url)
-        generate(ctx, default, [item], Generator(ctx))
+        generate(ctx, default, [item], Generator(ctx), "m")
     assert texts == ["A story.\nTHE END."]
     first, second = server.bodies
     assert (first["temperature"], first["min_p"], first["max_tokens"]) == (1.0, 0.05, 77)

@@ -85,8 +85,10 @@ class StoryCache:
 
 
 def model_path(ctx: StageContext, system, author: str) -> str:
-    """The model folder that writes ``author``'s stories for ``system``: a stage's model (with
-    ``grpo.per_author``, that author's GRPO model) or the named policy."""
+    """The model that writes ``author``'s stories for ``system``: a stage's model folder (with
+    ``grpo.per_author``, that author's GRPO model), the named policy, or an external server's model name."""
+    if system.kind == "external":
+        return system.model
     if system.kind in ("sft", "grpo"):
         per_author = system.kind == "grpo" and ctx.recipe.grpo.per_author
         stage = author_stage("grpo", author) if per_author else system.kind
@@ -100,13 +102,10 @@ def model_path(ctx: StageContext, system, author: str) -> str:
     return ctx.recipe.models.path("policy", system.model)
 
 
-def writer(ctx: StageContext, system, author: str) -> str:
-    """Which model wrote ``author``'s stories for ``system`` (kept with each story): a served model's name, a
-    model folder of the run dir (relative to it), or the policy's folder or hub id."""
-    if system.kind == "external":
-        return system.model
-    path = Path(model_path(ctx, system, author))
-    return str(path.relative_to(ctx.recipe.run_dir)) if path.is_relative_to(ctx.recipe.run_dir) else str(path)
+def writer(ctx: StageContext, model: str) -> str:
+    """A story's model as kept with it: a model folder of the run dir relative to it, else as given."""
+    path = Path(model)
+    return str(path.relative_to(ctx.recipe.run_dir)) if path.is_relative_to(ctx.recipe.run_dir) else model
 
 
 def system_prompts(ctx: StageContext, system, todo: list[dict]) -> list[list[dict]]:
@@ -151,22 +150,10 @@ class Generator:
         self.path = self.info = None
 
 
-def generate(ctx: StageContext, system, todo: list[dict], generator: Generator) -> tuple[list[str | None], dict | None]:
-    """Every story of ``todo`` (None: failed) and the server's call statistics; a system whose authors
-    have models of their own (``grpo.per_author``) writes each author's rows with that author's model."""
-    if system.kind != "external":
-        paths = [model_path(ctx, system, item["author"]) for item in todo]
-        if len(set(paths)) > 1:
-            texts: list[str | None] = [None] * len(todo)
-            calls = {}  # per model (its stage folder's name): the server's call statistics
-            for path in dict.fromkeys(paths):
-                mine = [i for i, p in enumerate(paths) if p == path]
-                part, stats = generate(ctx, system, [todo[i] for i in mine], generator)
-                for i, text in zip(mine, part):
-                    texts[i] = text
-                if stats is not None:
-                    calls[Path(path).parent.name] = stats
-            return texts, calls or None
+def generate(ctx: StageContext, system, todo: list[dict], generator: Generator,
+             model: str) -> tuple[list[str | None], dict | None]:
+    """Every story of ``todo`` written by ``model`` (:func:`model_path`; None: failed) and the server's call
+    statistics."""
     cfg, seed = ctx.recipe.eval, ctx.recipe.run.seed
     messages = system_prompts(ctx, system, todo)
     sampling = {name: getattr(system, name) if getattr(system, name) is not None else getattr(cfg, name)
@@ -180,11 +167,11 @@ def generate(ctx: StageContext, system, todo: list[dict], generator: Generator) 
                                api=system.api, **sampling)
     if system.served(cfg.engine):
         server = ctx.recipe.llm.generator
-        info = generator.serving(model_path(ctx, system, todo[0]["author"]))
+        info = generator.serving(model)
         return generate_remote(info.base_url, info.served_name, messages, timeout_s=server.timeout_s,
                                retries=server.retries, concurrency=server.concurrency,
                                repetition_penalty=penalty, **sampling)
-    texts = generate_local(model_path(ctx, system, todo[0]["author"]), messages, repetition_penalty=penalty,
+    texts = generate_local(model, messages, repetition_penalty=penalty,
                            batch_size=cfg.batch_size, trust_remote_code=ctx.recipe.models.trusts("policy"),
                            **sampling)
     return list(texts), None
@@ -283,13 +270,20 @@ def run_eval(ctx: StageContext) -> None:
             mine = [item for item in todo_items if writes(system, item)]
             todo = [item for item in mine if key(system.name, item) not in cache.records]
             log.info("eval %s: %d stories to write (%d done before)", system.name, len(todo), len(mine) - len(todo))
-            if todo:
-                texts, stats = generate(ctx, system, todo, generator)
-                if stats is not None:
-                    calls[system.name] = stats
-                records = scorer.score(system.name, todo, texts)
-                for record, item in zip(records, todo):
-                    record["model"] = writer(ctx, system, item["author"])
+            # a system whose authors have models of their own (grpo.per_author): each author's rows by its model
+            by_model: dict[str, list[dict]] = {}
+            for item in todo:
+                by_model.setdefault(model_path(ctx, system, item["author"]), []).append(item)
+            for model, part in by_model.items():
+                texts, stats = generate(ctx, system, part, generator, model)
+                if stats is not None:  # per model (its stage folder's name) when there are several
+                    if len(by_model) == 1:
+                        calls[system.name] = stats
+                    else:
+                        calls.setdefault(system.name, {})[Path(model).parent.name] = stats
+                records = scorer.score(system.name, part, texts)
+                for record in records:
+                    record["model"] = writer(ctx, model)
                 cache.add(records)
         if judge is not None:
             calls["content_judge"] = judge.client.stats.summary()
