@@ -37,7 +37,7 @@ from litstyle.rundir import Stage
 log = logging.getLogger(__name__)
 
 # the judges judge_benchmark calibrates (eval.judge_calibration), besides "judge cosine only" of a fused judge
-CALIBRATED = ("fine-tuned", "base", "char n-grams", "function words")
+CALIBRATED = ("fine-tuned", "base")
 TOKENS_PER_WORD = 1.3  # English prose, a Llama / SmolLM tokenizer: a budget check, not a count
 
 

@@ -118,6 +118,10 @@ def closest(name: str, candidates: Iterable[str]) -> str:
 
 # --- schema ----------------------------------------------------------------------------------
 
+# the stylometric features of litstyle.style.stylometry (FEATURES; a test keeps the two lists equal)
+Stylometry = Literal["function words", "char n-grams", "char 1-5-grams", "punctuation", "sentence lengths",
+                     "function-word n-grams"]
+
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, validate_default=True)
 
@@ -365,8 +369,16 @@ class JudgePairsConfig(Section):
 
     chunk_words: int = Field(500, gt=0)  # which corpus chunks to pair (must be in corpus.chunk_words)
     # author_disjoint: train/validation/test authors never overlap (the paper); book_disjoint: the same,
-    # plus a test_books split holding one book of every training author with 2+ books
-    split: Literal["author_disjoint", "book_disjoint"] = "author_disjoint"
+    # plus a test_books split holding one book of every training author with 2+ books; all_books: the
+    # author split, every book of the training authors (run.authors among them) trained on, so that
+    # same-author pairs cross books; unseen books measured by leave-book-out folds (`folds`)
+    split: Literal["author_disjoint", "book_disjoint", "all_books"] = "author_disjoint"
+    # all_books: K folds, each holding out one book of every K-th training author with 2+ books; the judge
+    # stage trains one extra judge per fold without its books, the benchmark tests each on its books
+    folds: int = Field(0, ge=0, le=20)
+    # the chunk size of the validation pairs the fused weights are fitted on (split "fusion"; the size the
+    # rewards judge, e.g. 500); None: the validation pairs of chunk_words
+    fusion_words: int | None = Field(None, gt=0)
     split_ratios: list[float] = Field(default_factory=lambda: [0.76, 0.12, 0.12], min_length=3, max_length=3)
     train_pairs: int = Field(2000, ge=2)
     eval_pairs: int = Field(200, ge=2)  # for validation and for test each
@@ -387,6 +399,12 @@ class JudgePairsConfig(Section):
             raise ValueError(f"three positive shares (train, validation, test) summing to 1, got {value}")
         return value
 
+    @model_validator(mode="after")
+    def _folds(self) -> JudgePairsConfig:
+        if self.folds == 1 or (self.folds and self.split != "all_books"):
+            raise ValueError(f"folds {self.folds}: 0, or 2+ with split all_books (split is {self.split})")
+        return self
+
     @field_validator("mask_ratios")
     @classmethod
     def _masks(cls, value: list[float]) -> list[float]:
@@ -400,8 +418,9 @@ class JudgeBenchmarkConfig(Section):
 
     chunk_words: list[int] = Field(default_factory=lambda: [128, 500], min_length=1)  # in corpus.chunk_words
     pairs_per_class: int = Field(1000, ge=10)
-    function_words: int = Field(300, ge=10)  # Burrows baseline vocabulary
-    char_ngrams: int = Field(2000, ge=10)  # character 2-4-gram baseline vocabulary
+    # the unsupervised stylometric baselines: feature -> vocabulary size (litstyle.style.stylometry)
+    stylometry: dict[Stylometry, int] = Field(default_factory=lambda: {"function words": 300, "char n-grams": 2000},
+                                              min_length=1)
     reference_chunks: int = Field(2000, ge=10)  # training-book chunks the baselines are fitted on (a seeded sample)
     bootstrap: int = Field(1000, ge=100)  # resamples of the AUC's 95 % interval
     window_words: int | None = Field(200, gt=0)  # encode long texts in windows (None: truncate)
@@ -643,11 +662,11 @@ class JudgeTrainConfig(TrainerSection):
     with_pairs: bool = False  # a label loss also trains CosineSimilarityLoss on the scored (graded) pairs
     text_view: Literal["raw", "topic_masked"] = "raw"  # what the judge reads (litstyle.style.views)
     view_keep_words: int = Field(300, gt=0)  # topic_masked: the most frequent shared words kept
-    # fused score: judge cosine + function-word and char 2-4-gram cosines (fitted on training chunks),
-    # weighted by a logistic regression on the validation pairs; saved with the model, used by every scorer
+    # fused score: judge cosine + stylometric cosines (fitted on training chunks), weighted by a logistic
+    # regression on the validation pairs (judge_pairs.fusion_words); saved with the model, used by every scorer
     fused: bool = False
-    fused_function_words: int = Field(300, ge=10)
-    fused_char_ngrams: int = Field(2000, ge=10)
+    fused_features: dict[Stylometry, int] = Field(  # feature -> vocabulary size (litstyle.style.stylometry)
+        default_factory=lambda: {"function words": 300, "char n-grams": 2000}, min_length=1)
     fused_reference_chunks: int = Field(2000, ge=10)  # training chunks the stylometric features are fitted on
 
     # the stage names its validation evaluator "validation"; early stopping watches this metric
@@ -779,7 +798,8 @@ class Recipe(Section):
     def check_chunk_sizes(self, stages: Iterable[str]) -> None:
         """The corpus chunk sizes that ``stages`` read exist (else they fail after the stages before them
         ran).  Called by every entry point for the stages it will run (``--check``: all of them)."""
-        sizes = {"sft_data": {"sft_data.reference_words": self.sft_data.reference_words},
+        sizes = {"judge_pairs": {"judge_pairs.fusion_words": self.judge_pairs.fusion_words or self.judge_pairs.chunk_words},
+                 "sft_data": {"sft_data.reference_words": self.sft_data.reference_words},
                  "grpo_data": {"grpo_data.sample_words": self.grpo_data.sample_words},
                  "eval": {"eval.attribution_words": self.eval.attribution_words,
                           **{f"eval.systems.{s.name}.shot_words": s.shot_words for s in self.eval.systems

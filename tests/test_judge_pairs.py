@@ -12,7 +12,7 @@ import pytest
 from conftest import DEMO
 from fault_llm_server import FaultServer
 from litstyle.config import load_recipe
-from litstyle.judge.pairs import (BOOK_SPLIT, Chunk, PairSampler, Rewrite, fill_gaps, gap_prompts, graded_pairs,
+from litstyle.judge.pairs import (BOOK_SPLIT, Chunk, PairSampler, fold_books, Rewrite, fill_gaps, gap_prompts, graded_pairs,
                                   graded_score, integrity, mask_longest, split_authors, split_books)
 from litstyle.rundir import file_sha256, run_stage
 
@@ -85,8 +85,27 @@ def test_author_disjoint_books_never_share_an_author() -> None:
     assert BOOK_SPLIT not in books.values()
     for author, cs in chunks.items():
         assert len({books[c.book_id] for c in cs}) == 1, author  # an author's books all in one split
-    with pytest.raises(ValueError, match="unknown split mode 'by_title': one of author_disjoint, book_disjoint"):
+    with pytest.raises(ValueError, match="unknown split mode .by_title.: one of author_disjoint, book_disjoint, all_books"):
         split_books(chunks, [0.76, 0.12, 0.12], 5, "by_title")
+
+
+def test_all_books_trains_every_book_and_folds_hold_out_one_book_of_distinct_authors() -> None:
+    chunks = _library()
+    targets = ["author0", "author1", "author2", "author3"]
+    books = split_books(chunks, [0.76, 0.12, 0.12], 5, "all_books", targets=targets)
+    assert BOOK_SPLIT not in books.values()
+    for author, cs in chunks.items():  # every author's books in one split; the targets train on all of theirs
+        assert len({books[c.book_id] for c in cs}) == 1, author
+    assert all(books[c.book_id] == "train" for a in targets for c in chunks[a])
+    folds = fold_books(chunks, books, 3, 5)
+    assert folds == fold_books(chunks, books, 3, 5) and len(folds) == 3
+    held = [b for fold in folds for b in fold]
+    owner = {c.book_id: a for a, cs in chunks.items() for c in cs}
+    multi = [a for a, cs in chunks.items() if books[cs[0].book_id] == "train" and len({c.book_id for c in cs}) >= 2]
+    assert sorted(owner[b] for b in held) == sorted(multi)  # one book of every two-book training author, once
+    assert all(books[b] == "train" for b in held) and max(map(len, folds)) - min(map(len, folds)) <= 1
+    with pytest.raises(ValueError, match="40 folds need 40 training authors with 2\\+ books; there are"):
+        fold_books(chunks, books, 40, 5)
 
 
 def test_book_disjoint_holds_out_one_book_of_every_multi_book_training_author() -> None:
@@ -237,6 +256,35 @@ def test_book_disjoint_stage(corpus_run: Path, tmp_path: Path) -> None:
     labelled = load_from_disk(str(result.path / "labelled"))
     assert {books[b] for b in labelled["book_id"]} == {"train"}
     assert len(set(labelled["label"])) == len(split["authors"]["train"])
+
+
+def test_all_books_stage_pairs_cross_books_and_writes_folds_and_long_fusion_pairs(tmp_path: Path) -> None:
+    from datasets import load_from_disk
+
+    from litstyle.stages import get_stage
+
+    common = [f"run.run_dir={tmp_path}", "corpus.chunk_words=[128, 256]", "judge_benchmark.chunk_words=[128]"]
+    run_stage(load_recipe(DEMO, common), get_stage("corpus"))
+    recipe = load_recipe(DEMO, [*common, "judge_pairs.graded_fraction=0", "judge_pairs.split=all_books",
+                                "judge_pairs.folds=2", "judge_pairs.fusion_words=256",
+                                'run.authors=["Twain, Mark", "Dickens, Charles"]'])
+    result = run_stage(recipe, get_stage("judge_pairs"))
+    split = json.loads((result.path / "split.json").read_text())
+    books = {int(b): s for b, s in split["books"].items()}
+    assert split["mode"] == "all_books" and BOOK_SPLIT not in books.values()
+    data = load_from_disk(str(result.path))
+    assert sorted(data) == ["fusion", "test", "train", "validation"]
+    same = [r for r in data["train"] if r["score"] == 1.0]
+    assert same and all(r["book1"] != r["book2"] for r in same)  # every same-author training pair crosses books
+    assert {"Twain, Mark", "Dickens, Charles"} <= {r["author1"] for r in same}
+    assert len(split["folds"]) == 2 and all(books[b] == "train" for fold in split["folds"] for b in fold)
+    fusion = data["fusion"]
+    assert {books[b] for b in list(fusion["book1"]) + list(fusion["book2"])} == {"validation"}
+    assert 200 < sum(len(t.split()) for t in fusion["sentence1"]) / len(fusion) < 300  # 256-word chunks
+    manifest = json.loads((result.path / "manifest.json").read_text())
+    assert manifest["counts"]["splits"]["fusion"]["words"] == 256
+    with pytest.raises(Exception, match="folds 2: 0, or 2\\+ with split all_books \\(split is book_disjoint\\)"):
+        load_recipe(DEMO, ["judge_pairs.folds=2", "judge_pairs.split=book_disjoint"])
 
 
 def test_split_without_a_multi_book_author_is_a_clear_error(tmp_path: Path) -> None:

@@ -176,7 +176,7 @@ def test_fused_weights_come_from_validation_only(pairs_run: Path, tmp_path: Path
         for extra in ("labelled", "split.json", "manifest.json"):
             (run_dir / "judge_pairs" / extra).symlink_to(source / extra)
         recipe = load_recipe(DEMO, [f"run.run_dir={run_dir}", *SMALL, "judge.fused=true",
-                                    "judge.fused_char_ngrams=500", "judge.fused_reference_chunks=200"])
+                                    "judge.fused_features={function words: 300, char n-grams: 500}", "judge.fused_reference_chunks=200"])
         result = run_stage(recipe, get_stage("judge"))
         metrics = json.loads((result.path / "metrics.json").read_text())
         weights.append(metrics["fused_weights"])

@@ -13,6 +13,11 @@
   also gives one of its books to a fourth split, ``test_books``, so that the trained authors are
   tested on a book the judge never saw (its pairs hold one chunk of the unseen book and one of
   another book).  Training authors left with one book give same-author pairs from that book.
+  ``all_books``: the author split, the run's authors pinned to train, and every book of the training
+  authors trained on, so that every same-author training pair crosses books (one-book authors give
+  different-author pairs only); unseen books are measured by leave-book-out folds (``fold_books``:
+  fold k holds out one book of every k-th training author with 2+ books; the judge stage trains a
+  judge per fold without them).
   Everything is drawn from ``random.Random`` seeded by the recipe: the same config (and the same
   rewrites) gives a byte-identical dataset.
 """
@@ -28,8 +33,10 @@ from typing import Callable, Sequence
 from litstyle.corpus.chunk import split_sentences
 
 SPLITS = ("train", "validation", "test")
-SPLIT_MODES = ("author_disjoint", "book_disjoint")
+SPLIT_MODES = ("author_disjoint", "book_disjoint", "all_books")
 BOOK_SPLIT = "test_books"
+FOLDS_DIR = "folds"  # <run_dir>/judge/folds/<k>/model: the judge of leave-book-out fold k
+FUSION_SPLIT = "fusion"  # validation-author pairs at judge_pairs.fusion_words: what the fused weights are fitted on
 
 
 def split_names(mode: str) -> tuple[str, ...]:
@@ -106,7 +113,7 @@ def split_books(chunks_by_author: dict[str, list[Chunk]], ratios: Sequence[float
     them (seeded pick) to ``test_books``."""
     if mode not in SPLIT_MODES:
         raise ValueError(f"unknown split mode {mode!r}: one of {', '.join(SPLIT_MODES)}")
-    by_author = split_authors(chunks_by_author, ratios, seed, pinned=targets if mode == "book_disjoint" else ())
+    by_author = split_authors(chunks_by_author, ratios, seed, pinned=targets if mode != "author_disjoint" else ())
     rng = random.Random(f"{seed}:books")
     books: dict[int, str] = {}
     for author in sorted(chunks_by_author):
@@ -114,6 +121,25 @@ def split_books(chunks_by_author: dict[str, list[Chunk]], ratios: Sequence[float
         held = rng.choice(ids) if mode == "book_disjoint" and by_author[author] == "train" and len(ids) >= 2 else None
         books.update({b: BOOK_SPLIT if b == held else by_author[author] for b in ids})
     return books
+
+
+def fold_books(chunks_by_author: dict[str, list[Chunk]], book_split: dict[int, str], folds: int,
+               seed: int) -> list[list[int]]:
+    """Leave-book-out folds: the training authors with 2+ books, shuffled (seeded) and dealt round-robin
+    into ``folds`` groups; fold k holds out one (seeded) book of each author of group k."""
+    rng = random.Random(f"{seed}:folds")
+    multi = []
+    for author in sorted(chunks_by_author):
+        ids = sorted({c.book_id for c in chunks_by_author[author] if book_split[c.book_id] == "train"})
+        if len(ids) >= 2:
+            multi.append(ids)
+    if len(multi) < folds:
+        raise ValueError(f"{folds} folds need {folds} training authors with 2+ books; there are {len(multi)}")
+    rng.shuffle(multi)
+    out: list[list[int]] = [[] for _ in range(folds)]
+    for i, ids in enumerate(multi):
+        out[i % folds].append(rng.choice(ids))
+    return [sorted(books) for books in out]
 
 
 def mask_longest(text: str, ratio: float) -> tuple[list[str], list[int]]:

@@ -1,10 +1,12 @@
 """Stage ``judge_pairs``: corpus chunks -> pair splits for the style judge (author- or book-disjoint).
 
 Output ``<run_dir>/judge_pairs/``: a ``datasets.DatasetDict`` (train / validation / test, plus
-test_books in book_disjoint mode) with columns sentence1, sentence2, score, kind (extreme | graded),
+test_books in book_disjoint mode, fusion with ``judge_pairs.fusion_words``: validation-author pairs of
+that length for the fused weights) with columns sentence1, sentence2, score, kind (extreme | graded),
 author1, author2, book1, book2, mask1, mask2; ``labelled/``: the training chunks with author labels
 (text, label, author, book_id) for the triplet objectives; ``split.json``: the split of every book
-and author (read by the benchmark); a dataset card ``README.md``; counts per split in the manifest.
+and author and the leave-book-out folds (read by the judge stage and the benchmark); a dataset card
+``README.md``; counts per split in the manifest.
 ``judge_pairs.from_dataset``: the train / validation / test pairs come from a published set instead.
 """
 
@@ -18,8 +20,8 @@ from collections import Counter, defaultdict
 
 from litstyle import published
 from litstyle.errors import StageError
-from litstyle.judge.pairs import (BOOK_SPLIT, Chunk, Rewrite, extreme_pairs, fill_gaps, gap_prompts, graded_pairs,
-                                  mask_longest, split_books, split_names)
+from litstyle.judge.pairs import (BOOK_SPLIT, FUSION_SPLIT, Chunk, Rewrite, extreme_pairs, fill_gaps, fold_books,
+                                  gap_prompts, graded_pairs, mask_longest, split_books, split_names)
 from litstyle.rundir import StageContext
 from litstyle.serve import client_for
 
@@ -91,7 +93,7 @@ def build_judge_pairs(ctx: StageContext) -> None:
     for chunk in chunks:
         by_author[chunk.author].append(chunk)
     missing = [a for a in ctx.recipe.run.authors if a not in by_author]
-    if cfg.split == "book_disjoint" and missing:
+    if cfg.split != "author_disjoint" and missing:
         log.warning("run.authors not in the corpus, so not pinned to training: %s", "; ".join(missing))
     book_split = split_books(by_author, cfg.split_ratios, seed, cfg.split, ctx.recipe.run.authors)
     split_chunks = {s: [c for c in chunks if book_split[c.book_id] == s] for s in names}
@@ -99,6 +101,10 @@ def build_judge_pairs(ctx: StageContext) -> None:
     same_book = {s: cfg.split == "book_disjoint" and s == "train" for s in names}
     for split in names:
         _check_split(split, split_chunks[split], same_book[split])
+    try:
+        folds = fold_books(by_author, book_split, cfg.folds, seed) if cfg.folds else []
+    except ValueError as err:
+        raise StageError(f"judge_pairs.folds: {err}: lower it or add books") from None
     if cfg.from_dataset is not None:
         names = [s for s in names if s != BOOK_SPLIT]  # a published set has no unseen-book split
     wanted = {s: cfg.train_pairs if s == "train" else cfg.eval_pairs for s in names}
@@ -138,6 +144,14 @@ def build_judge_pairs(ctx: StageContext) -> None:
                          "graded": sum(1 for r in rows if r["kind"] == "graded")}
         if len(rows) < wanted[split] and split not in published_rows:
             log.warning("%s: %d of %d pairs (the pool is small)", split, len(rows), wanted[split])
+    if cfg.fusion_words:  # validation authors' pairs at the length the rewards judge
+        long_chunks = [c for c in _load_chunks(ctx, cfg.fusion_words) if book_split.get(c.book_id) == "validation"]
+        rows = extreme_pairs(long_chunks, cfg.eval_pairs, random.Random(f"{seed}:{FUSION_SPLIT}:pairs"))
+        splits[FUSION_SPLIT] = Dataset.from_list(rows, features=features)
+        counts[FUSION_SPLIT] = {"pairs": len(rows), "authors": counts["validation"]["authors"],
+                                "books": len({c.book_id for c in long_chunks}), "chunks": len(long_chunks),
+                                "bins": dict(sorted(Counter(f"{r['score']:.1f}" for r in rows).items())), "graded": 0,
+                                "words": cfg.fusion_words}
     DatasetDict(splits).save_to_disk(str(ctx.out_dir))
     labels = {a: i for i, a in enumerate(sorted(by_author))}
     train = split_chunks["train"]
@@ -146,10 +160,12 @@ def build_judge_pairs(ctx: StageContext) -> None:
                       ).save_to_disk(str(ctx.out_dir / "labelled"))
     (ctx.out_dir / "split.json").write_text(json.dumps(
         {"mode": cfg.split, "books": {str(b): s for b, s in sorted(book_split.items())},
-         "authors": {s: counts[s]["authors"] for s in names}}, indent=2) + "\n")
+         "authors": {s: counts[s]["authors"] for s in names}, "folds": folds}, indent=2) + "\n")
     ctx.counts["splits"] = counts
     ctx.counts["split"] = cfg.split
-    (ctx.out_dir / "README.md").write_text(_card(ctx, counts))
+    if folds:
+        ctx.counts["folds"] = [len(books) for books in folds]
+    (ctx.out_dir / "README.md").write_text(_card(ctx, counts, folds))
     log.info("judge pairs (%s): %s", cfg.split, {s: c["pairs"] for s, c in counts.items()})
 
 
@@ -186,7 +202,7 @@ def published_pairs(ctx: StageContext, names: list[str]) -> dict[str, list[dict]
     return out
 
 
-def _card(ctx: StageContext, counts: dict) -> str:
+def _card(ctx: StageContext, counts: dict, folds: list[list[int]]) -> str:
     cfg = ctx.recipe.judge_pairs
     lines = [
         "# Style-judge pairs", "",
@@ -201,7 +217,11 @@ def _card(ctx: StageContext, counts: dict) -> str:
         "n = (max(integrity, 0.19) - 0.19) / 0.81; same author 0.5 + 0.5n (0.6..0.9), "
         "different authors 0.5(1 - n) (0.1..0.4); rounded to 0.1; 0.5 never used.",
         f"- split mode: {cfg.split} (author_disjoint: no author in two splits; book_disjoint: also "
-        "test_books, one unseen book of each training author with 2+ books, paired with its other books)",
+        "test_books, one unseen book of each training author with 2+ books, paired with its other books; "
+        "all_books: every book of the training authors in train, same-author pairs across books only"
+        + (f"; {len(folds)} leave-book-out folds in split.json" if folds else "") + ")",
+        f"- {FUSION_SPLIT}: validation-author pairs of {cfg.fusion_words} words, for the fused score's weights"
+        if cfg.fusion_words else "",
         "- labelled/: the training chunks with author labels (for the triplet objectives)", "",
         "| split | pairs | graded | books | authors | score bins |", "|---|---:|---:|---:|---|---|",
     ]

@@ -8,15 +8,21 @@ on (chunk, chunk of the same author's other book) rows, no author twice in a bat
 in-batch negative is another author), optionally with the scored pairs alongside
 (``judge.with_pairs``: a second dataset with CosineSimilarityLoss).  Every text first goes through
 ``judge.text_view`` (fitted on the training chunks, saved with the model).  ``judge.fused`` adds a
-fused score (``litstyle.style.stylometry``): stylometric features fitted on the training chunks,
-weights fitted on the validation pairs only, saved with the model.  An
+fused score (``litstyle.style.stylometry``): the stylometric features of ``judge.fused_features``
+fitted on the training chunks, weights fitted on the validation pairs only (the ``fusion`` split of
+``judge_pairs.fusion_words``-word pairs when there is one, encoded in the benchmark's windows), saved
+with the model.  An
 EmbeddingSimilarityEvaluator on the validation pairs (spearman cosine) drives early stopping and
 keeps the best checkpoint.  Every other option comes from the recipe's ``judge`` section
 (SentenceTransformerTrainingArguments).  Runs as one process or under ``torchrun`` (DDP; gloo on
 CPU): only rank 0 writes.
 
+Leave-book-out folds (``judge_pairs.folds``, in ``split.json``): after the judge on every training book,
+one more judge per fold, trained the same way without the pairs and chunks of the fold's books, for
+the benchmark's unseen-book estimate.
+
 Output ``<run_dir>/judge/model`` (a SentenceTransformer folder with ``litstyle_view.json`` and, when
-fused, ``litstyle_fused.json``) and ``metrics.json``.
+fused, ``litstyle_fused.json``), ``metrics.json``, and per fold ``folds/<k>/model`` + ``metrics.json``.
 """
 
 from __future__ import annotations
@@ -26,10 +32,10 @@ import logging
 import shutil
 
 from litstyle import trainer_args
-from litstyle.judge.pairs import PairSampler
+from litstyle.judge.pairs import FOLDS_DIR, FUSION_SPLIT, PairSampler
 from litstyle.rundir import StageContext
 from litstyle.style.scorer import StyleScorer
-from litstyle.style.stylometry import JUDGE, CharNgrams, FunctionWords, Fusion, fit_weights
+from litstyle.style.stylometry import FEATURES, JUDGE, Fusion, fit_weights
 from litstyle.style.views import TextView
 
 log = logging.getLogger(__name__)
@@ -53,14 +59,19 @@ def positive_pairs(labelled, seed: int):
                               "label": [a[1] for a, _ in rows]})
 
 
-def _data(ctx: StageContext):
-    """(scored pairs per split, labelled training chunks, the fitted text view), every text in that view."""
+def _data(ctx: StageContext, held: frozenset[int] = frozenset()):
+    """(scored pairs per split, labelled training chunks, the fitted text view), every text in that view;
+    training pairs and chunks touching a ``held`` (leave-book-out) book left out."""
     from datasets import load_from_disk
 
     cfg = ctx.recipe.judge
     folder = ctx.inputs["judge_pairs"]
     data = load_from_disk(str(folder))
     labelled = load_from_disk(str(folder / "labelled"))
+    if held:
+        data["train"] = data["train"].filter(lambda a, b: a not in held and b not in held,
+                                             input_columns=["book1", "book2"])
+        labelled = labelled.filter(lambda b: b not in held, input_columns="book_id")
     view = TextView.fit(cfg.text_view, labelled["text"], labelled["author"], cfg.view_keep_words)
     pairs = {split: data[split].select_columns(["sentence1", "sentence2", "score"]) for split in data}
     labelled = labelled.select_columns(["text", "label", "book_id"])
@@ -73,18 +84,17 @@ def _data(ctx: StageContext):
 
 def fit_fusion(ctx: StageContext, model, train_texts: list[str], validation) -> Fusion:
     """Stylometric features from (a seeded sample of) the training chunks; weights from the validation
-    pairs only.  Texts are already in the judge's view."""
+    pairs only (judge_pairs.fusion_words long, encoded in the benchmark's windows as the scorers do).
+    Texts are already in the judge's view."""
     import random
 
     import numpy as np
 
-
     cfg = ctx.recipe.judge
     rng = random.Random(f"{ctx.recipe.run.seed}:fused")
     reference = rng.sample(train_texts, min(len(train_texts), cfg.fused_reference_chunks))
-    features = {"function words": FunctionWords(reference, cfg.fused_function_words),
-                "char n-grams": CharNgrams(reference, cfg.fused_char_ngrams)}
-    judge = StyleScorer("", encoder=model, prefix=cfg.text_prefix)
+    features = {name: FEATURES[name](reference, n) for name, n in cfg.fused_features.items()}
+    judge = StyleScorer("", encoder=model, prefix=cfg.text_prefix, window_words=ctx.recipe.judge_benchmark.window_words)
     embed = {JUDGE: judge.encode, **{name: f.embed for name, f in features.items()}}
     left, right = list(validation["sentence1"]), list(validation["sentence2"])
     cosines = {name: np.sum(e(left) * e(right), axis=1) for name, e in embed.items()}
@@ -109,6 +119,40 @@ def _as_is(ctx: StageContext, model, view, scores: dict, train_pairs: int) -> No
 
 
 def train_judge(ctx: StageContext) -> None:
+    """The style judge on every training book (``model/``) and, with leave-book-out folds in
+    ``split.json``, one more judge per fold trained without the fold's books (``folds/<k>/model``), for
+    the benchmark's unseen-book estimate."""
+    cfg = ctx.recipe.judge
+    folds = json.loads((ctx.inputs["judge_pairs"] / "split.json").read_text()).get("folds", [])
+    metrics = _fit(ctx, frozenset(), ctx.out_dir)
+    if not cfg.train:
+        return
+    fold_metrics = []
+    for k, books in enumerate(folds):
+        log.info("leave-book-out fold %d of %d: a judge without books %s", k + 1, len(folds), books)
+        fold_metrics.append(_fit(ctx, frozenset(books), ctx.out_dir / FOLDS_DIR / str(k)))
+    if not ctx.is_main:
+        return
+    held_out = [split for split in metrics["fine_tuned"]]
+    spearman = {split: round(metrics["fine_tuned"][split][f"{split}_spearman_cosine"], 4) for split in held_out}
+    metrics["folds"] = [{"held_out_books": books, "steps": m["steps"], "train_pairs": m["train_pairs"],
+                         "fused_weights": m["fused_weights"],
+                         "validation_spearman": m["fine_tuned"]["validation"]["validation_spearman_cosine"]}
+                        for books, m in zip(folds, fold_metrics)]
+    (ctx.out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float) + "\n")
+    log.info("style judge (%s loss, %s view): spearman %s -> %s (%d steps)", cfg.loss, metrics["text_view"],
+             {s: round(metrics["base"][s][f"{s}_spearman_cosine"], 4) for s in held_out}, spearman, metrics["steps"])
+    ctx.counts.update({"train_pairs": metrics["train_pairs"], "train_chunks": metrics["train_chunks"],
+                       "steps": metrics["steps"], "validation_spearman": spearman["validation"],
+                       "test_spearman": spearman["test"],
+                       **({"test_books_spearman": spearman["test_books"]} if "test_books" in spearman else {}),
+                       **({"fold_steps": [m["steps"] for m in metrics["folds"]]} if folds else {}),
+                       "tensors_changed": metrics["tensors_changed"]})
+
+
+def _fit(ctx: StageContext, held: frozenset[int], out_dir) -> dict | None:
+    """Train one judge without the ``held`` books into ``out_dir/model`` (with its view and fused score);
+    its metrics on the main process (a fold judge is evaluated on the validation pairs only)."""
     import torch
     from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer
     from sentence_transformers.sentence_transformer import losses
@@ -116,12 +160,12 @@ def train_judge(ctx: StageContext) -> None:
     from transformers import EarlyStoppingCallback
 
     recipe, cfg = ctx.recipe, ctx.recipe.judge
-    data, labelled, view = _data(ctx)
+    data, labelled, view = _data(ctx, held)
     model = SentenceTransformer(recipe.models.path("encoder"),
                                 trust_remote_code=recipe.models.trusts("encoder"))
     model.max_seq_length = cfg.max_seq_length
-    args = trainer_args.build("judge", recipe, ctx.out_dir / "checkpoints")
-    held_out = [split for split in data if split != "train"]
+    args = trainer_args.build("judge", recipe, out_dir / "checkpoints")
+    held_out = ["validation"] if held else [split for split in data if split not in ("train", FUSION_SPLIT)]
 
     def evaluator(split: str) -> EmbeddingSimilarityEvaluator:
         rows = data[split]
@@ -151,25 +195,21 @@ def train_judge(ctx: StageContext) -> None:
                                          early_stopping_threshold=cfg.early_stopping_threshold)])
     result = trainer.train()
     if not ctx.is_main:
-        return
+        return None
     changed = sum(1 for k, v in model.state_dict().items() if not torch.equal(v.detach().cpu(), before[k].cpu()))
     final = {split: evaluator(split)(model) for split in held_out}
-    model.save(str(ctx.out_dir / "model"))
-    view.save(ctx.out_dir / "model")
-    fusion = fit_fusion(ctx, model, list(labelled["text"]), data["validation"]) if cfg.fused else None
+    model.save(str(out_dir / "model"))
+    view.save(out_dir / "model")
+    fusion = (fit_fusion(ctx, model, list(labelled["text"]), data.get(FUSION_SPLIT, data["validation"]))
+              if cfg.fused else None)
     if fusion:
-        fusion.save(ctx.out_dir / "model")
-    shutil.rmtree(ctx.out_dir / "checkpoints", ignore_errors=True)  # the best one is in model/
-    spearman = {split: round(final[split][f"{split}_spearman_cosine"], 4) for split in held_out}
+        fusion.save(out_dir / "model")
+    shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)  # the best one is in model/
     metrics = {"base": baseline, "fine_tuned": final, "train_loss": result.training_loss,
                "steps": result.global_step, "best_metric": trainer.state.best_metric, "loss": cfg.loss,
                "with_pairs": cfg.with_pairs, "text_view": view.name, "view_keep_words": len(view.keep),
-               "fused_weights": fusion.weights if fusion else None,
+               "fused_weights": fusion.weights if fusion else None, "held_out_books": sorted(held),
+               "train_pairs": len(data["train"]), "train_chunks": len(labelled),
                "tensors_changed": changed, "tensors": len(before), "world_size": ctx.world_size}
-    (ctx.out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float) + "\n")
-    log.info("style judge (%s loss, %s view): spearman %s -> %s (%d steps)", cfg.loss, view.name,
-             {s: round(baseline[s][f"{s}_spearman_cosine"], 4) for s in held_out}, spearman, result.global_step)
-    ctx.counts.update({"train_pairs": len(data["train"]), "train_chunks": len(labelled), "steps": result.global_step,
-                       "validation_spearman": spearman["validation"], "test_spearman": spearman["test"],
-                       **({"test_books_spearman": spearman["test_books"]} if "test_books" in spearman else {}),
-                       "tensors_changed": changed})
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float) + "\n")
+    return metrics

@@ -1,10 +1,17 @@
 """Stylometric similarities and the fused style score.
 
-- ``FunctionWords`` / ``CharNgrams``: "cosine delta" (Burrows; Evert et al. 2017): relative
-  frequencies of the most frequent words / character 2-4-grams of a reference corpus, z-scored per
-  feature with the reference mean and deviation, unit length, so that a dot product is a cosine.
+- Features, each a "cosine delta" (Burrows; Evert et al. 2017): relative frequencies of the most
+  frequent features of a reference corpus, z-scored per feature with the reference mean and
+  deviation, unit length, so that a dot product is a cosine.  ``FunctionWords`` (words, per word),
+  ``CharNgrams`` (character 2-4-grams, per character), ``CharNgrams15`` (1-5-grams),
+  ``Punctuation`` (punctuation marks and dashes, per character), ``SentenceLengths`` (sentence
+  lengths in words, binned by 3, per sentence), ``FunctionWordNgrams`` (word 2-3-grams of the text
+  reduced to its 100 most frequent reference words, every other word a placeholder: syntax without
+  topic, POS-free).
 - ``Fusion``: the judge cosine and the stylometric cosines combined with non-negative weights that
-  sum to 1 (a logistic regression on the validation pairs, negative weights dropped).  Embeddings
+  sum to 1 (a logistic regression on the validation pairs, negative weights dropped; when the
+  combination's cross-validated AUC on those pairs is below its best single part, that part alone:
+  ``fit_weights``).  Embeddings
   are concatenated as ``sqrt(w_i) * e_i``, so the fused similarity of two texts is the dot product
   ``sum_i w_i cos_i`` of their fused embeddings: still a similarity of completion and reference,
   in [-1, 1], and usable for centroids.  Saved with the judge model (``litstyle_fused.json``).
@@ -13,6 +20,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +28,11 @@ from pathlib import Path
 import numpy as np
 
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
+_PUNCT = re.compile(r"--|[^\w\s]")
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+")
 FUSED_FILE = "litstyle_fused.json"
 JUDGE = "judge"
+log = logging.getLogger(__name__)
 
 
 class ZScoredFrequencies:
@@ -34,7 +45,7 @@ class ZScoredFrequencies:
     def __init__(self, reference_texts: list[str], n: int) -> None:
         from sklearn.feature_extraction.text import CountVectorizer
 
-        full = CountVectorizer(lowercase=True, **self.VECTORIZER)
+        full = CountVectorizer(**{"lowercase": True, **self.VECTORIZER})
         totals = np.asarray(full.fit_transform(reference_texts).sum(axis=0)).ravel()
         names = full.get_feature_names_out()
         order = sorted(range(len(names)), key=lambda i: (-totals[i], names[i]))[:n]
@@ -47,7 +58,7 @@ class ZScoredFrequencies:
         from sklearn.feature_extraction.text import CountVectorizer
 
         self.vocab = vocab
-        self.vectorizer = CountVectorizer(lowercase=True, vocabulary=vocab, **self.VECTORIZER)
+        self.vectorizer = CountVectorizer(vocabulary=vocab, **{"lowercase": True, **self.VECTORIZER})
 
     def state(self) -> dict:
         return {"vocab": self.vocab, "mean": self.mean.tolist(), "std": self.std.tolist()}
@@ -94,20 +105,106 @@ class CharNgrams(ZScoredFrequencies):
         super().__init__(reference_texts, n)
 
 
-FEATURES = {cls.name: cls for cls in (FunctionWords, CharNgrams)}
+class CharNgrams15(ZScoredFrequencies):
+    """The ``n`` most frequent character 1-5-grams, per character."""
+
+    name = "char 1-5-grams"
+    VECTORIZER = {"analyzer": "char", "ngram_range": (1, 5)}
 
 
-def fit_weights(cosines: dict[str, np.ndarray], same_author: np.ndarray, seed: int = 0) -> dict[str, float]:
-    """Non-negative weights summing to 1 from a logistic regression of same-author on the cosines."""
+def _punctuation(text: str) -> list[str]:
+    return _PUNCT.findall(text)
+
+
+class Punctuation(ZScoredFrequencies):
+    """Punctuation marks (and ``--`` dashes), per character."""
+
+    name = "punctuation"
+    VECTORIZER = {"analyzer": _punctuation, "lowercase": False}
+
+
+def _sentence_lengths(text: str) -> list[str]:
+    return [f"{min(len(s.split()) // 3, 20) * 3}+" for s in _SENTENCE_END.split(text) if s.strip()]
+
+
+class SentenceLengths(ZScoredFrequencies):
+    """Sentence lengths in words (bins of 3, the last 60+), per sentence."""
+
+    name = "sentence lengths"
+    VECTORIZER = {"analyzer": _sentence_lengths}
+
+    def size(self, text: str) -> int:
+        return len(_sentence_lengths(text))
+
+
+KEPT_WORDS = 100
+
+
+class FunctionWordNgrams(ZScoredFrequencies):
+    """Word 2-3-grams of the text reduced to the 100 most frequent reference words (others ``_``), per word."""
+
+    name = "function-word n-grams"
+
+    def __init__(self, reference_texts: list[str], n: int) -> None:
+        self.kept = frozenset(FunctionWords(reference_texts, KEPT_WORDS).vocab)
+        super().__init__(reference_texts, n)
+
+    @property
+    def VECTORIZER(self) -> dict:  # noqa: N802 - the analyzer needs the kept words
+        return {"analyzer": self._ngrams}
+
+    def _ngrams(self, text: str) -> list[str]:
+        words = [w if w in self.kept else "_" for w in _WORD.findall(text.lower())]
+        return [" ".join(words[i:i + k]) for k in (2, 3) for i in range(len(words) - k + 1)]
+
+    def state(self) -> dict:
+        return {**super().state(), "kept": sorted(self.kept)}
+
+    @classmethod
+    def from_state(cls, state: dict) -> FunctionWordNgrams:
+        self = cls.__new__(cls)
+        self.kept = frozenset(state["kept"])
+        self._set(state["vocab"])
+        self.mean, self.std = np.asarray(state["mean"]), np.asarray(state["std"])
+        return self
+
+    def size(self, text: str) -> int:
+        return len(_WORD.findall(text.lower()))
+
+
+FEATURES = {cls.name: cls for cls in (FunctionWords, CharNgrams, CharNgrams15, Punctuation, SentenceLengths,
+                                      FunctionWordNgrams)}
+
+
+def fit_weights(cosines: dict[str, np.ndarray], same_author: np.ndarray, seed: int = 0,
+                folds: int = 5) -> dict[str, float]:
+    """Non-negative weights summing to 1 from a logistic regression of same-author on the cosines,
+    unless the combination's out-of-fold AUC (``folds``-fold cross-validation on these pairs) is below
+    the best single cosine's AUC: then that cosine alone."""
     from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedKFold
 
     names = list(cosines)
     x = np.stack([cosines[n] for n in names], axis=1)
-    coef = LogisticRegression(random_state=seed).fit(x, same_author.astype(int)).coef_[0]
-    coef = np.clip(coef, 0.0, None)
-    if coef.sum() <= 0:  # nothing helps: the judge alone
-        coef = np.array([1.0 if n == JUDGE else 0.0 for n in names])
-    return {n: float(c / coef.sum()) for n, c in zip(names, coef)}
+    y = same_author.astype(int)
+
+    def weights(rows: np.ndarray) -> np.ndarray:
+        coef = np.clip(LogisticRegression(random_state=seed).fit(x[rows], y[rows]).coef_[0], 0.0, None)
+        if coef.sum() <= 0:  # nothing helps: the judge alone
+            coef = np.array([1.0 if n == JUDGE else 0.0 for n in names])
+        return coef / coef.sum()
+
+    fused = np.zeros(len(y))
+    for fit, held in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y):
+        fused[held] = x[held] @ weights(fit)
+    alone = {n: roc_auc_score(y, x[:, i]) for i, n in enumerate(names)}
+    best = max(alone, key=alone.get)
+    if roc_auc_score(y, fused) < alone[best]:
+        log.info("fused weights: the combination (out-of-fold AUC %.3f) is below %s alone (%.3f): %s alone",
+                 roc_auc_score(y, fused), best, alone[best], best)
+        return {n: float(n == best) for n in names}
+    return {n: float(w) for n, w in zip(names, weights(np.arange(len(y))))}
 
 
 @dataclass
