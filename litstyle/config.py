@@ -452,6 +452,12 @@ class PromptsConfig(Section):
 class SFTDataConfig(Section):
     """Stage ``sft_data``: teacher stories for (author, train plot), filtered by rules and the style judge."""
 
+    # teacher: stories written by the teacher LLM (the paper); corpus: the author's own passages as the
+    # targets of the same story prompts (no teacher starts): a passage of corpus_words words from a book of
+    # the author other than the target book (the target book when there is none) + the end line; for a
+    # teacher too weak to write in an author's voice (a CPU run)
+    source: Literal["teacher", "corpus"] = "teacher"
+    corpus_words: int = Field(500, gt=0)  # source corpus: the passage size (in corpus.chunk_words)
     plots_per_author: int | None = Field(None, gt=0)  # None: every train plot
     samples_per_prompt: int = Field(1, ge=1)
     temperature: float = Field(0.8, ge=0.0)
@@ -799,7 +805,9 @@ class Recipe(Section):
         """The corpus chunk sizes that ``stages`` read exist (else they fail after the stages before them
         ran).  Called by every entry point for the stages it will run (``--check``: all of them)."""
         sizes = {"judge_pairs": {"judge_pairs.fusion_words": self.judge_pairs.fusion_words or self.judge_pairs.chunk_words},
-                 "sft_data": {"sft_data.reference_words": self.sft_data.reference_words},
+                 "sft_data": {"sft_data.reference_words": self.sft_data.reference_words,
+                              **({"sft_data.corpus_words": self.sft_data.corpus_words}
+                                 if self.sft_data.source == "corpus" else {})},
                  "grpo_data": {"grpo_data.sample_words": self.grpo_data.sample_words},
                  "eval": {"eval.attribution_words": self.eval.attribution_words,
                           **{f"eval.systems.{s.name}.shot_words": s.shot_words for s in self.eval.systems

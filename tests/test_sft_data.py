@@ -135,3 +135,35 @@ def test_a_published_sft_set_replaces_the_teacher(judged_run: Path, tmp_path: Pa
     assert data["train"]["words"][0] == len(GOOD.replace("THE END.", "").split()) + 2
     assert result.manifest["counts"]["dropped"] == {"test_plot": 1, "other_author": 1}
     assert "teacher_calls" not in result.manifest.get("extra", {})
+
+
+def test_corpus_passages_replace_the_teacher(judged_run: Path, tmp_path: Path) -> None:
+    """sft_data.source corpus: no teacher starts (none listens on its port), every target is a 500-word passage
+    of the author's own books, from a book other than the target book when the corpus has one, ending with the
+    prompt's end line; distinct passages per author; filtered and scored as teacher stories are."""
+    from datasets import load_from_disk
+
+    run_dir = link_stages(judged_run, tmp_path / "run")
+    recipe = load_recipe(DEMO, [f"run.run_dir={run_dir}", *SMALL, "sft_data.source=corpus", "sft_data.corpus_words=500",
+                                "sft_data.plots_per_author=3", "sft_data.min_words=300", "sft_data.min_style=-1"])
+    assert get_stage("sft_data").servers(recipe) == ()
+    result = run_stage(recipe, get_stage("sft_data"))
+    assert "teacher_calls" not in result.manifest.get("extra", {})
+    chunks = load_from_disk(str(run_dir / "corpus" / "chunks"))
+    books = load_from_disk(str(run_dir / "corpus" / "books"))
+    target = {a: b for a, b, t in zip(books["author"], books["id"], books["role"]) if t == "target"}
+    source = {t: (a, b) for a, b, t, w in zip(chunks["author"], chunks["book_id"], chunks["text"], chunks["target_words"])
+              if w == 500}
+    data = load_from_disk(str(result.path))["train"]
+    assert len(data) == 4 * 3 == result.manifest["counts"]["kept"]
+    for row in data:
+        story = row["messages"][-1]["content"]
+        passage, end = story.rsplit("\n\n", 1)
+        assert end == "THE END." and source[passage][0] == row["author"]
+        others = {b for a, b in source.values() if a == row["author"] and b != target[row["author"]]}
+        assert source[passage][1] != target[row["author"]] or not others
+        assert row["plot"] in row["messages"][0]["content"]
+    for author in set(data["author"]):
+        mine = [r["messages"][-1]["content"] for r in data if r["author"] == author]
+        assert len(set(mine)) == len(mine)
+    assert "own books" in (result.path / "README.md").read_text()

@@ -36,6 +36,20 @@ def author_books(ctx: StageContext, reference_words: int, key: str = "reference_
     return books, refs
 
 
+def author_passages(ctx: StageContext, words: int, key: str) -> dict[str, list[str]]:
+    """Each run author's chunks of ``words`` words from its books other than the target book (the one the
+    style samples come from), or from the target book when the corpus has no other."""
+    from datasets import load_from_disk
+
+    books, target = author_books(ctx, words, key)
+    chunks = load_from_disk(str(ctx.inputs["corpus"] / "chunks"))
+    others: dict[str, list[str]] = {a: [] for a in books}
+    for author, book_id, size, text in zip(chunks["author"], chunks["book_id"], chunks["target_words"], chunks["text"]):
+        if size == words and author in others and book_id != books[author]["id"]:
+            others[author].append(text)
+    return {a: others[a] or target[a] for a in books}
+
+
 def pick(options: list[str], *key: object) -> str:
     """A deterministic choice keyed by ``key`` (independent of the order of other choices)."""
     digest = hashlib.sha256(":".join(map(str, key)).encode()).digest()

@@ -18,12 +18,16 @@ METRICS = {
     "attributed": ("attributed to the author", "share"), "content": ("content judge", "0-1"),
     "completeness": ("completeness", "0-1"), "end": ("ends with THE END.", "share"), "words": ("length", "words"),
     "copy_rate": ("copy rate (8-grams)", "share"), "distinct_2": ("distinct-2", "share"),
+    "p_author": ("P(author), independent classifier", "0-1"), "classified": ("classifier top-1 = author", "share"),
+    "style_base": ("base encoder cosine", "cosine"),
 }
+# measures the reward never saw (litstyle.eval.metrics.AuthorClassifier; the base encoder)
+INDEPENDENT = ("p_author", "classified", "style_base")
 PAIRS = [("grpo", "sft"), ("sft", "zero_shot"), ("grpo", "zero_shot"), ("few_shot", "zero_shot")]
 
 
 def _values(records: list[dict], metric: str) -> list[float]:
-    return [r[metric] for r in records if not r["failed"] and r.get(metric) is not None]
+    return [r[metric] for r in records if not r["failed"] and r.get(metric) is not None]  # older caches: absent
 
 
 def _ci(values: list[float], n_boot: int, seed: int) -> dict[str, Any]:
@@ -43,7 +47,8 @@ def summarize(records: list[dict], systems: list[str], n_boot: int, seed: int) -
         if a not in by_system or b not in by_system:
             continue
         index_b = {(r["author"], r["plot"], r["k"]): r for r in by_system[b]}
-        for metric in ("style_scaled", "content", "completeness", "attributed"):
+        for metric in ("style_scaled", "style", "content", "completeness", "attributed", *INDEPENDENT,
+                       "copy_rate", "distinct_2"):
             xs, ys = [], []
             for r in by_system[a]:
                 other = index_b.get((r["author"], r["plot"], r["k"]))
@@ -93,6 +98,27 @@ def paper_tables(records: list[dict], modes: dict[str, str], authors: list[str],
                              f"(n={len(_values(rs, 'style'))}{f', {failed} failed' if failed else ''})")
             lines.append(f"| {row} | " + " | ".join(cells) + " |")
         lines.append("")
+    return lines
+
+
+WATCH = ("copy_rate", "distinct_2", "words", "end")
+
+
+def openings(records: list[dict], systems: list[str], n: int = 3, words: int = 120) -> list[str]:
+    """The opening ``words`` words of every system's story for the first ``n`` (author, plot, k) items that
+    every system wrote (a system that wrote nothing left out): the same plots side by side, for a reader to
+    see what the scores mean."""
+    written = {s: {(r["author"], r["plot"], r["k"]): r["text"] for r in records if r["system"] == s and not r["failed"]}
+               for s in systems}
+    systems = [s for s in systems if written[s]]
+    common = [k for k in dict.fromkeys((r["author"], r["plot"], r["k"]) for r in records)
+              if all(k in written[s] for s in systems)][:n]
+    lines = []
+    for author, plot, k in common:
+        lines += ["", f"**{author}**, plot: {plot} (story {k})", ""]
+        for system in systems:
+            text = written[system][(author, plot, k)].split()
+            lines.append(f"- *{system}*: " + " ".join(text[:words]) + (" ..." if len(text) > words else ""))
     return lines
 
 
@@ -196,6 +222,25 @@ def write(ctx: StageContext, summary: dict, records: list[dict]) -> None:
     for p in summary["paired"]:
         lines.append(f"| {p['a']} - {p['b']} | {p['metric']} | {p['diff']:+.3f} [{p['low']:+.3f}, {p['high']:+.3f}] "
                      f"| {p['n']} |")
+    lines += ["", "## Measures the reward never saw", "",
+              "P(author) and top-1 of an authorship classifier trained on corpus chunks of every corpus author (TF-IDF "
+              "char 2-4-grams and word 1-2-grams, logistic regression; never trained on generated text), and the base "
+              "encoder's cosine to the sample. Overlap with the fused reward: the char n-grams and word unigrams are "
+              "reward features too (weighted per author here, not a cosine to one sample); the word bigrams and the "
+              "content words are not. A reward gain that these do not share is a sign of reward hacking.", "",
+              "| metric | " + " | ".join(systems) + " |", "|---|" + "---|" * len(systems)]
+    for metric in INDEPENDENT:
+        label, unit = METRICS[metric]
+        lines.append(f"| {label} ({unit}) | " + " | ".join(_fmt(summary["overall"][s][metric]) for s in systems) + " |")
+    lines += ["", "## Reward-hacking watch", "",
+              "Copy rate (share of the story's 8-grams found in the sample or the prompt), distinct-2, length and the "
+              "share of stories ending with `THE END.`, then the opening 120 words of three stories per system "
+              "(the same plots).", "", "| metric | " + " | ".join(systems) + " |", "|---|" + "---|" * len(systems)]
+    for metric in WATCH:
+        label, unit = METRICS[metric]
+        lines.append(f"| {label} ({unit}) | " + " | ".join(_fmt(summary["overall"][s][metric], 1 if metric == "words"
+                                                                else 3) for s in systems) + " |")
+    lines += openings(records, systems)
     lines += ["", "## The paper's tables: style cosine / scaled style, mean ± std (n stories)", "",
               *paper_tables(records, summary.get("modes", {s: "zero_shot" for s in systems}), summary["authors"],
                             summary.get("labels"))]

@@ -7,7 +7,9 @@ OpenAI-compatible server by model name and base_url).  For every author x test p
 row's ``sample_text``.  Per story: style (judge cosine to the sample) and its scaled score (the
 judge benchmark's calibration), content (the judge server), completeness, words, ``THE END.``,
 copy rate, distinct-2 and authorship attribution (nearest author centroid of judge embeddings of
-every corpus author's chunks).  Stories and scores are kept in ``<run_dir>/checkpoints/eval`` as
+every corpus author's chunks); and two measures the reward never saw: P(author) and the top-1 author of
+an independent authorship classifier (``litstyle.eval.metrics.AuthorClassifier``, trained on the same
+corpus chunks) and the base encoder's cosine to the sample (``models.encoder``, not fine-tuned).  Stories and scores are kept in ``<run_dir>/checkpoints/eval`` as
 they are made, so a rerun of an interrupted stage generates and scores only what is missing.
 
 Output ``<run_dir>/eval/``: ``stories.jsonl``, ``summary.json`` (means with bootstrap 95 % CIs per
@@ -30,7 +32,7 @@ from litstyle.config import api_key
 from litstyle.errors import StageError
 from litstyle.eval import report
 from litstyle.eval.generate import generate_local, generate_remote
-from litstyle.eval.metrics import attribute, centroids
+from litstyle.eval.metrics import AuthorClassifier, attribute, centroids
 from litstyle.style.calibration import anchors, scaled_style
 from litstyle.jsonl import append_records, read_records
 from litstyle.llm.judge import ContentJudge
@@ -38,7 +40,7 @@ from litstyle.registry import author_stage
 from litstyle.rewards import completeness_score
 from litstyle.rundir import StageContext
 from litstyle.serve import client_for
-from litstyle.style.scorer import judge_scorer
+from litstyle.style.scorer import StyleScorer, judge_scorer
 from litstyle.text import copy_rate, count_words, distinct_n, ends_properly
 from litstyle.training import finish_checkpoints, stamped_dir
 
@@ -216,12 +218,18 @@ class Scorer:
         log.info("author centroids of %d authors from %d chunks of %d words", len(by_author), len(chosen),
                  cfg.attribution_words)
         self.authors, self.centres = centroids(self.style.encode([t for _, t in chosen]), [a for a, _ in chosen])
+        self.classifier = AuthorClassifier([t for _, t in chosen], [a for a, _ in chosen], seed=recipe.run.seed)
+        self.base = StyleScorer(recipe.models.path("encoder"), trust_remote_code=recipe.models.trusts("encoder"),
+                                prefix=recipe.judge.text_prefix, window_words=recipe.judge_benchmark.window_words,
+                                max_seq_length=recipe.judge.max_seq_length, device=recipe.models.encoder_device)
 
     def score(self, system: str, todo: list[dict], texts: list[str | None]) -> list[dict]:
         ok = [i for i, t in enumerate(texts) if t is not None]
         stories = [texts[i] for i in ok]
         style = self.style.score(stories, [todo[i]["sample_text"] for i in ok]) if ok else []
         guessed = attribute(self.style.encode(stories), self.authors, self.centres) if ok else []
+        classified = self.classifier.predict(stories, [todo[i]["author"] for i in ok])
+        base = self.base.score(stories, [todo[i]["sample_text"] for i in ok]) if ok else []
         content = (self.content_judge.score(stories, [todo[i]["plot"] for i in ok], [todo[i]["author"] for i in ok],
                                             [todo[i]["title"] for i in ok])
                    if ok and self.content_judge is not None else [None] * len(ok))
@@ -244,6 +252,8 @@ class Scorer:
                                               self.cfg.copy_ngram), 6),
                 "distinct_2": round(distinct_n(text, 2), 6),
                 "attributed_to": guessed[j], "attributed": float(guessed[j] == item["author"]),
+                "p_author": round(classified[j][0], 6), "classified_as": classified[j][1],
+                "classified": float(classified[j][1] == item["author"]), "style_base": round(base[j], 6),
             })
         return records
 

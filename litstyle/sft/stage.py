@@ -21,13 +21,13 @@ import logging
 import random
 
 from litstyle import prompts, published
-from litstyle.corpus.read import author_books, pick
+from litstyle.corpus.read import author_books, author_passages, pick
 from litstyle.errors import StageError
 from litstyle.rundir import StageContext
 from litstyle.serve import client_for
 from litstyle.sft.filters import Candidate, counts, mark_duplicates, mark_style, rule_reason
 from litstyle.style.scorer import judge_scorer
-from litstyle.text import append_end_line, count_words, normalize_ending
+from litstyle.text import END_LINE, append_end_line, count_words, normalize_ending
 
 ENDINGS = {"exact": lambda text: text, "normalize": normalize_ending, "append": append_end_line}
 
@@ -106,14 +106,11 @@ def build_sft_data(ctx: StageContext) -> None:
                   for a in recipe.run.authors for plot in plots for k in range(cfg.samples_per_prompt)]
     messages = [prompts.story_prompt(c.author, c.title, c.plot, pcfg.min_words, pcfg.max_words,
                                      system=pcfg.system) for c in candidates]
-    log.info("sft_data: %d authors x %d train plots x %d samples = %d teacher stories (%d test plots held out)",
-             len(recipe.run.authors), len(plots), cfg.samples_per_prompt, len(candidates), len(test_plots))
-    with client_for(recipe, "teacher") as client:
-        answers = client.chat_many(messages, max_tokens=cfg.max_tokens, temperature=cfg.temperature,
-                                   top_p=cfg.top_p, seed=[seed + c.sample for c in candidates],
-                                   extra_body={"reasoning_effort": cfg.reasoning_effort} if cfg.reasoning_effort else None,
-                                   progress="teacher stories")
-        ctx.extra["teacher_calls"] = client.stats.summary()
+    log.info("sft_data: %d authors x %d train plots x %d samples = %d %s (%d test plots held out)",
+             len(recipe.run.authors), len(plots), cfg.samples_per_prompt, len(candidates),
+             "teacher stories" if cfg.source == "teacher" else f"{cfg.corpus_words}-word passages of the authors",
+             len(test_plots))
+    answers = _teacher(ctx, messages, candidates) if cfg.source == "teacher" else _passages(ctx, candidates)
     for c, answer in zip(candidates, answers):
         c.text = ENDINGS[cfg.end_line](answer) if answer is not None else None
         c.reason = rule_reason(c, cfg.min_words)
@@ -150,6 +147,30 @@ def build_sft_data(ctx: StageContext) -> None:
     (ctx.out_dir / "README.md").write_text(_card(ctx, candidates, val_plots))
 
 
+def _teacher(ctx: StageContext, messages: list, candidates: list[Candidate]) -> list[str | None]:
+    recipe, cfg = ctx.recipe, ctx.recipe.sft_data
+    with client_for(recipe, "teacher") as client:
+        answers = client.chat_many(messages, max_tokens=cfg.max_tokens, temperature=cfg.temperature,
+                                   top_p=cfg.top_p, seed=[recipe.run.seed + c.sample for c in candidates],
+                                   extra_body={"reasoning_effort": cfg.reasoning_effort} if cfg.reasoning_effort else None,
+                                   progress="teacher stories")
+        ctx.extra["teacher_calls"] = client.stats.summary()
+    return answers
+
+
+def _passages(ctx: StageContext, candidates: list[Candidate]) -> list[str]:
+    """``sft_data.source: corpus``: a passage of the author's own (other) book per prompt, ending with the
+    prompt's end line; distinct passages per author as far as the book has them."""
+    passages = author_passages(ctx, ctx.recipe.sft_data.corpus_words, "corpus_words")
+    out, used = [], {a: set() for a in passages}
+    for c in candidates:
+        options = [p for p in passages[c.author] if p not in used[c.author]] or passages[c.author]
+        text = pick(options, ctx.recipe.run.seed, "sft_data:corpus", c.author, c.plot, c.sample)
+        used[c.author].add(text)
+        out.append(f"{text.rstrip()}\n\n{END_LINE}")
+    return out
+
+
 def _card(ctx: StageContext, candidates: list[Candidate], val_plots: set[str]) -> str:
     recipe, cfg = ctx.recipe, ctx.recipe.sft_data
     rule = (f"style-judge cosine >= {cfg.min_style}" if cfg.keep_top is None
@@ -158,7 +179,10 @@ def _card(ctx: StageContext, candidates: list[Candidate], val_plots: set[str]) -
         "# SFT stories", "",
         f"Teacher `{recipe.models.teacher_llm}` wrote {len(candidates)} stories (seed {recipe.run.seed}, "
         f"temperature {cfg.temperature}, top_p {cfg.top_p}) for the prompts of `litstyle.prompts` "
-        f"({recipe.prompts.min_words}-{recipe.prompts.max_words} words).",
+        f"({recipe.prompts.min_words}-{recipe.prompts.max_words} words)." if cfg.source == "teacher" else
+        f"Source corpus: {len(candidates)} targets, each a {cfg.corpus_words}-word passage of the author's own "
+        "books (other than the target book when the corpus has one) ending with `THE END.`, for the prompts of "
+        f"`litstyle.prompts` ({recipe.prompts.min_words}-{recipe.prompts.max_words} words); no teacher.",
         f"Kept: stories whose last line is exactly `THE END.`, that name neither author nor title, have at "
         f"least {cfg.min_words} words, repeat no other story, and reach {rule} against a "
         f"{cfg.reference_words}-word chunk of the author's target book.",
