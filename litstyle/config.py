@@ -528,6 +528,7 @@ class EvalSystem(Section):
     # only these authors' rows (e.g. a released per-author model: VibrantVista/Twain_Mark for "Twain, Mark")
     authors: list[str] | None = Field(None, min_length=1)
     label: str | None = None  # its row in the paper's tables (systems sharing a label share a row)
+    step: int | None = Field(None, gt=0)  # kind grpo: the model saved at this step (one of grpo.curve_steps)
     # external: chat completions, or the Responses API (the paper's gpt-oss-120b)
     api: Literal["chat", "responses"] = "chat"
     # a local model's engine: None = eval.engine (vllm: served by llm.generator, as the paper's baselines)
@@ -554,6 +555,8 @@ class EvalSystem(Section):
         if self.model is not None and self.kind in ("sft", "grpo"):
             raise ValueError(f"system {self.name!r}: model is not used by kind {self.kind} (it evaluates that "
                              "stage's model); use kind zero_shot or few_shot to evaluate another model")
+        if self.step is not None and self.kind != "grpo":
+            raise ValueError(f"system {self.name!r}: step is for kind grpo only (a model of grpo.curve_steps)")
         if self.mode is not None and self.kind in ("zero_shot", "few_shot") and self.mode != self.kind:
             raise ValueError(f"system {self.name!r}: kind {self.kind} is mode {self.kind}, not {self.mode}")
         return self
@@ -733,6 +736,9 @@ class GRPOStageConfig(TrainerSection):
     # per author (<run_dir>/grpo-Twain_Mark/model), each in a process of its own; eval's grpo systems write
     # each author's stories with that author's model
     per_author: bool = False
+    # learning curve: the policy is also saved at these training steps (<stage>/curve/step-<N>), for eval
+    # systems of kind grpo with `step: N` (held-out scores along the way, next to the training rewards)
+    curve_steps: list[int] = Field(default_factory=list)
     resume: Literal["auto", "never"] = "auto"
     strict_ending: bool = False  # completeness: demand the exact `THE END.` line (reference: THE\s?END[.!]*$)
     copy_ngram: int = Field(8, ge=2)  # anti_copy: word n-gram length of a copied span
@@ -792,6 +798,10 @@ class Recipe(Section):
 
     @model_validator(mode="after")
     def _stages_fit(self) -> Recipe:
+        for system in self.eval.systems:
+            if system.step is not None and system.step not in self.grpo.curve_steps:
+                raise ValueError(f"eval.systems {system.name!r}: step {system.step} is not one of grpo.curve_steps "
+                                 f"{self.grpo.curve_steps} (the steps GRPO saves the policy at)")
         if self.judge_pairs.chunk_words not in self.corpus.chunk_words:
             raise ValueError(f"judge_pairs.chunk_words {self.judge_pairs.chunk_words} is not one of "
                              f"corpus.chunk_words {self.corpus.chunk_words}")

@@ -24,6 +24,11 @@ def author_stage(stage: str, author: str) -> str:
     return f"{stage}-{re.sub(r'[^A-Za-z0-9]+', '_', author).strip('_')}"
 
 
+def curve_model(stage_dir, step: int):
+    """Where a GRPO stage keeps the policy it saved at ``step`` (``grpo.curve_steps``)."""
+    return stage_dir / "curve" / f"step-{step}"
+
+
 def base_stage(name: str) -> str:
     """``grpo`` for ``grpo-Twain_Mark`` (and any stage's own name)."""
     return name.split("-", 1)[0]

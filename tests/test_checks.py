@@ -61,6 +61,13 @@ CASES = [
     (["llm.judge.api_key_env=OPENAI_API_KEY"], "api_key_env is for a server given by base_url"),
     (["eval.systems=[{name: t, kind: grpo, authors: ['Twain, Mark', 'Eliot, George']}]"],
      "eval.systems[t].authors: ['Eliot, George'] are not in run.authors"),
+    (["grpo.curve_steps=[5]", "eval.systems=[{name: g, kind: grpo, step: 6}]"],
+     "eval.systems 'g': step 6 is not one of grpo.curve_steps [5] (the steps GRPO saves the policy at)"),
+    (["eval.systems=[{name: s, kind: sft, step: 6}]"], "step is for kind grpo only"),
+    (["judge_pairs.split=book_disjoint", "judge_pairs.folds=3"], "folds 3: 0, or 2+ with split all_books"),
+    (["judge_pairs.fusion_words=256"], "judge_pairs.fusion_words: 256 is not one of corpus.chunk_words"),
+    (["sft_data.source=corpus", "sft_data.corpus_words=999"], "sft_data.corpus_words: 999 is not one of corpus.chunk_words"),
+    (["judge.fused_features={char 3-grams: 10}"], "char 3-grams"),
 ]
 
 

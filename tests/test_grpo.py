@@ -144,7 +144,8 @@ def test_full_rewards_checkpoint_interrupt_and_resume(grpo_run: Path, tmp_path: 
     from safetensors.torch import load_file
 
     run_dir = fresh(grpo_run, tmp_path)
-    args = [f"run.run_dir={run_dir}", *SMALL, "grpo.max_steps=3", "grpo.save_steps=1", "grpo.learning_rate=1e-5"]
+    args = [f"run.run_dir={run_dir}", *SMALL, "grpo.max_steps=3", "grpo.save_steps=1", "grpo.learning_rate=1e-5",
+            "grpo.curve_steps=[1, 2]"]
     # SIGTERM (kill, timeout, a scheduler) after the first checkpoint: handled like Ctrl-C (the rehearsal
     # sends that), the stage stops its judge server on the way out
     code, err = interrupt_at_checkpoint("Train/Multi_GRPOTrainer.py", args, run_dir, "grpo", 1, signal.SIGTERM)
@@ -162,6 +163,11 @@ def test_full_rewards_checkpoint_interrupt_and_resume(grpo_run: Path, tmp_path: 
     start = load_file(str(run_dir / "sft" / "model" / "model.safetensors"))
     assert sum(not torch.equal(saved[k], start[k]) for k in saved) > len(saved) // 2
     assert not (run_dir / "checkpoints" / "grpo").exists()
+    # the learning curve's models: step 1 saved before the interruption, step 2 after the resume; both kept
+    assert metrics["curve_steps"] == [1, 2]
+    curve = [load_file(str(result.path / "curve" / f"step-{n}" / "model.safetensors")) for n in (1, 2)]
+    assert any(not torch.equal(curve[0][k], curve[1][k]) for k in curve[0])
+    assert (result.path / "curve" / "step-2" / "tokenizer_config.json").is_file()
 
 
 def test_judge_server_killed_mid_run(grpo_run: Path, tmp_path: Path) -> None:
@@ -242,8 +248,9 @@ def test_per_author_models_and_eval_pairs_each_author_with_its_own(grpo_run: Pat
     authors = ["Twain, Mark", "Austen, Jane"]
     recipe = load_recipe(DEMO, [f"run.run_dir={run_dir}", *SMALL, f"run.authors={json.dumps(authors)}",
                                 "grpo.per_author=true", "grpo.reward_funcs=[completeness]", "grpo.reward_weights=[1.0]",
-                                "grpo.max_steps=1",
-                                "eval.systems=[{name: grpo, kind: grpo}]", "eval.content=false",
+                                "grpo.max_steps=1", "grpo.curve_steps=[1]",
+                                "eval.systems=[{name: grpo, kind: grpo}, {name: grpo@1, kind: grpo, step: 1}]",
+                                "eval.content=false",
                                 "eval.engine=transformers", "eval.max_new_tokens=16", "eval.attribution_chunks=8",
                                 "eval.bootstrap=100"])
     results = run_pipeline(recipe, only="grpo_data,grpo,eval")
@@ -257,9 +264,14 @@ def test_per_author_models_and_eval_pairs_each_author_with_its_own(grpo_run: Pat
         assert manifest["counts"]["author"] == author and manifest["counts"]["train_rows"] == 4 * 2  # its rows only
         assert (run_dir / part / "model" / "config.json").is_file()
     stories = [json.loads(line) for line in (run_dir / "eval" / "stories.jsonl").read_text().splitlines()]
-    assert len(stories) == 2 * 2 and {s["author"] for s in stories} == set(authors)
-    for story in stories:
-        assert story["model"] == f"{author_stage('grpo', story['author'])}/model" and not story["failed"]
+    assert len(stories) == 2 * 2 * 2 and {s["author"] for s in stories} == set(authors)
+    for story in stories:  # each author's model, and for grpo@1 the one its stage saved at step 1
+        folder = "model" if story["system"] == "grpo" else "curve/step-1"
+        assert story["model"] == f"{author_stage('grpo', story['author'])}/{folder}" and not story["failed"]
+    summary = json.loads((run_dir / "eval" / "summary.json").read_text())
+    assert summary["steps"] == {"grpo": 1, "grpo@1": 1}
+    assert "## Learning curve" in (run_dir / "eval" / "report.md").read_text()
+    assert (run_dir / "eval" / "curve.png").read_bytes()[:4] == b"\x89PNG"
     # a batch the author's rows cannot fill trains 0 steps: an error, not a quietly untrained model
     from litstyle.errors import StageError
     from litstyle.stages import expand, get_stage as stage_of

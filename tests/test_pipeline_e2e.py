@@ -97,7 +97,8 @@ def test_whole_pipeline_report_skip_and_force_only(tmp_path: Path, monkeypatch, 
     assert "| stand-in | " in report[zero:few] and "| stand-in | " in report[few:]
     assert "| broken | " in report[zero:few] and "(n=0, 4 failed) |" in report[zero:few]
     images = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", report)
-    assert {"metrics.png", "style_by_author.png", "../grpo/rewards.png"} <= set(images)
+    assert {"metrics.png", "style_by_author.png", "../grpo/rewards.png", "curve.png"} <= set(images)
+    assert "| sft | 0 |" in report and f"| grpo | {summary['steps']['grpo']} |" in report  # the learning curve's table
     for image in images:
         assert (eval_dir / image).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", image
     assert "| sft_data |" in report and "| grpo |" in report  # stage wall times

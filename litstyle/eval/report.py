@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
 
 from litstyle.config import recipe_hash
+from litstyle.registry import base_stage
 from litstyle.eval.metrics import bootstrap_ci, paired_diff_ci
 from litstyle.rundir import StageContext, finished_stages
 
@@ -181,6 +183,49 @@ def plots(out: Path, summary: dict, records: list[dict]) -> list[str]:
     return names
 
 
+def curve(out: Path, summary: dict, histories: dict[str, list[dict]]) -> list[str]:
+    """The learning curve: held-out scores of the systems along training (SFT at 0, GRPO's saved steps, the
+    final GRPO model; zero-shot mode) next to the training style reward per step (each GRPO stage's log).
+    Report lines (a table and the plot) or none when fewer than two points."""
+    steps = {s: n for s, n in summary.get("steps", {}).items() if summary.get("modes", {}).get(s, "zero_shot") == "zero_shot"}
+    if len(steps) < 2:
+        return []
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = sorted((n, s) for s, n in steps.items())
+    lines = ["## Learning curve (held-out plots along training)", "",
+             "| system | step | style (scaled) | style cosine | P(author), classifier | base encoder cosine |",
+             "|---|---:|---|---|---|---|"]
+    for n, s in points:
+        cells = summary["overall"][s]
+        lines.append(f"| {s} | {n} | {_fmt(cells['style_scaled'])} | {_fmt(cells['style'])} | {_fmt(cells['p_author'])} | "
+                     f"{_fmt(cells['style_base'])} |")
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
+    for metric, label in (("style", "held-out style cosine"), ("p_author", "held-out P(author), classifier")):
+        cells = [(n, summary["overall"][s][metric]) for n, s in points if summary["overall"][s][metric]["n"]]
+        if cells:
+            ax.errorbar([n for n, _ in cells], [c["mean"] for _, c in cells],
+                        yerr=[[c["mean"] - c["low"] for _, c in cells], [c["high"] - c["mean"] for _, c in cells]],
+                        marker="o", capsize=3, label=label)
+    for stage, history in histories.items():
+        train = [(e["step"], e["rewards/style/mean"]) for e in history
+                 if "step" in e and e.get("rewards/style/mean") == e.get("rewards/style/mean") and "rewards/style/mean" in e]
+        if train:
+            ax.plot(*zip(*train), lw=1, alpha=0.7, label=f"training style reward ({stage})")
+    ax.set_xlabel("training step (0 = SFT model)")
+    ax.set_ylabel("mean")
+    ax.set_title("Held-out scores along GRPO training")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "curve.png")
+    plt.close(fig)
+    return lines + ["", "![learning curve](curve.png)", ""]
+
+
 SCALE_WORDS = {"quartiles": "0 = cross-author Q1, 1 = same-author Q3", "medians": "0 = cross-author median, "
                "1 = same-author median", "fixed": "0 and 1 at eval.scale_fixed"}
 
@@ -241,6 +286,9 @@ def write(ctx: StageContext, summary: dict, records: list[dict]) -> None:
         lines.append(f"| {label} ({unit}) | " + " | ".join(_fmt(summary["overall"][s][metric], 1 if metric == "words"
                                                                 else 3) for s in systems) + " |")
     lines += openings(records, systems)
+    histories = {name: json.loads((path / "log_history.json").read_text()) for name, path in ctx.inputs.items()
+                 if base_stage(name) == "grpo" and (path / "log_history.json").is_file()}
+    lines += ["", *curve(out, summary, histories)]
     lines += ["", "## The paper's tables: style cosine / scaled style, mean ± std (n stories)", "",
               *paper_tables(records, summary.get("modes", {s: "zero_shot" for s in systems}), summary["authors"],
                             summary.get("labels"))]

@@ -36,7 +36,7 @@ from litstyle.eval.metrics import AuthorClassifier, attribute, centroids
 from litstyle.style.calibration import anchors, scaled_style
 from litstyle.jsonl import append_records, read_records
 from litstyle.llm.judge import ContentJudge
-from litstyle.registry import author_stage
+from litstyle.registry import author_stage, base_stage, curve_model
 from litstyle.rewards import completeness_score
 from litstyle.rundir import StageContext
 from litstyle.serve import client_for
@@ -97,11 +97,24 @@ def model_path(ctx: StageContext, system, author: str) -> str:
         if stage not in ctx.inputs:  # test rows of an author outside run.authors: grpo_data is older than it
             raise StageError(f"eval.systems {system.name!r}: no model of {author!r} (grpo.per_author trains one per "
                              "run author): rerun grpo_data with this run.authors")
-        folder = ctx.inputs[stage] / "model"
+        folder = ctx.inputs[stage] / "model" if system.step is None else curve_model(ctx.inputs[stage], system.step)
         if not (folder / "config.json").is_file():
             raise StageError(f"eval.systems {system.name!r}: no model in {folder}")
         return str(folder)
     return ctx.recipe.models.path("policy", system.model)
+
+
+def training_steps(ctx: StageContext, systems) -> dict[str, int]:
+    """The learning curve's x of each system that has one: SFT 0, a GRPO checkpoint its step, GRPO its last step."""
+    finished = [json.loads((path / "metrics.json").read_text())["steps"] for name, path in ctx.inputs.items()
+                if base_stage(name) == "grpo" and (path / "metrics.json").is_file()]
+    out = {}
+    for system in systems:
+        if system.kind == "sft":
+            out[system.name] = 0
+        elif system.kind == "grpo" and (system.step or finished):
+            out[system.name] = system.step or max(finished)
+    return out
 
 
 def writer(ctx: StageContext, model: str) -> str:
@@ -304,6 +317,7 @@ def run_eval(ctx: StageContext) -> None:
     summary = report.summarize(records, [s.name for s in systems], cfg.bootstrap, recipe.run.seed)
     summary["modes"] = {s.name: s.prompt_mode for s in systems}
     summary["labels"] = {s.name: s.label or s.name for s in systems}
+    summary["steps"] = training_steps(ctx, systems)
     summary["calibration"] = {"name": cfg.judge_calibration, "scale": cfg.scale, "low": scorer.low, "high": scorer.high,
                               "separates": scorer.scaled, **scorer.calibration}
     (ctx.out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -14,6 +14,9 @@
 - ``grpo.lora.enabled``: LoRA, merged into the saved weights.  A rerun after an interruption
   resumes from the last checkpoint (``grpo.resume: auto``).
 
+- ``grpo.curve_steps``: the policy is also saved at those steps (``curve/step-<N>``), for the eval's
+  learning curve (systems of kind grpo with ``step: N``).
+
 Output ``<run_dir>/grpo/model`` (per author: ``<run_dir>/grpo-Twain_Mark/model``, ...),
 ``log_history.json``, ``rewards.png`` (one curve per reward + total), ``metrics.json``.
 """
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -30,10 +34,10 @@ from litstyle import serve, trainer_args
 from litstyle.config import api_key
 from litstyle.errors import StageError
 from litstyle.grpo import colocate
-from litstyle.grpo.trainer import trainer_class
+from litstyle.grpo.trainer import curve_saver, trainer_class
 from litstyle.llm.client import LLMClient
 from litstyle.llm.judge import ContentJudge
-from litstyle.registry import reward_short_name
+from litstyle.registry import curve_model, reward_short_name
 from litstyle.rewards import Resources, build_rewards
 from litstyle.rundir import StageContext
 from litstyle.style.scorer import judge_scorer
@@ -113,18 +117,27 @@ def train_grpo(ctx: StageContext, author: str | None = None) -> None:
                                   failed_reward=cfg.failed_reward)
         if cpu_vllm:
             colocate.sync_by_reload(trainer.vllm_generation)
+
+        def save(folder: Path) -> None:
+            save_policy(trainer, tokenizer, folder, lora=cfg.lora.enabled, is_main=ctx.is_main,
+                        trust_remote_code=recipe.models.trusts("policy"), dtype=cfg.model_dtype())
+
+        if cfg.curve_steps:  # kept with the checkpoints until the end: a resumed run still has the earlier ones
+            trainer.add_callback(curve_saver(cfg.curve_steps, lambda step: save(curve_model(checkpoint_dir(ctx), step))))
         result = trainer.train(resume_from_checkpoint=resume.checkpoint)
         if result.global_step == 0:  # TRL ends quietly when the rows fill no batch of prompts
             raise StageError(f"stage {ctx.name}: 0 training steps on {len(train)} rows: they fill no batch of "
                              f"{args.generation_batch_size // args.num_generations} prompts per step (generation batch "
                              f"{args.generation_batch_size} / {args.num_generations} generations); add rows "
                              "(grpo_data) or lower the batch")
-        save_policy(trainer, tokenizer, ctx.out_dir / "model", lora=cfg.lora.enabled, is_main=ctx.is_main,
-                    trust_remote_code=recipe.models.trusts("policy"),
-                    dtype=cfg.model_dtype())
+        save(ctx.out_dir / "model")
         judge_calls = res.client.stats.summary() if res.client is not None else None
     if not ctx.is_main:
         return
+    for step in cfg.curve_steps:
+        if (curve_model(checkpoint_dir(ctx), step) / "config.json").is_file():
+            curve_model(ctx.out_dir, step).parent.mkdir(exist_ok=True)
+            shutil.move(curve_model(checkpoint_dir(ctx), step), curve_model(ctx.out_dir, step))
     history = write_history(trainer, ctx.out_dir)
     plot_rewards(history, cfg.reward_funcs, ctx.out_dir / "rewards.png")
     rewards = [e["reward"] for e in history if "reward" in e]
@@ -132,7 +145,8 @@ def train_grpo(ctx: StageContext, author: str | None = None) -> None:
                "resumed_from_step": resume.step, "warm_start": resume.weights is not None,
                "first_reward": rewards[0] if rewards else None,
                "last_reward": rewards[-1] if rewards else None, "none_rewards": dict(res.failures),
-               "judge_calls": judge_calls, "world_size": ctx.world_size, "author": author}
+               "judge_calls": judge_calls, "world_size": ctx.world_size, "author": author,
+               "curve_steps": [step for step in cfg.curve_steps if (curve_model(ctx.out_dir, step) / "config.json").is_file()]}
     (ctx.out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float) + "\n")
     finish_checkpoints(ctx)
     ctx.counts.update({"steps": result.global_step, "train_rows": len(train), "author": author,

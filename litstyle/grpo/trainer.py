@@ -23,6 +23,19 @@ def drop_failed(rewards_per_func: Any) -> Any:
     return rewards_per_func
 
 
+def curve_saver(steps: list[int], save) -> Any:
+    """A callback that calls ``save(step)`` when training reaches each of ``steps`` (every rank: a save
+    gathers sharded weights), for the learning curve's held-out points."""
+    from transformers import TrainerCallback  # heavy third-party import, deferred
+
+    class CurveSaver(TrainerCallback):
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if state.global_step in steps:
+                save(state.global_step)
+
+    return CurveSaver()
+
+
 @cache
 def trainer_class() -> type:
     """``trl.GRPOTrainer`` with ``failed_reward=`` (built on first use: importing TRL takes seconds)."""
