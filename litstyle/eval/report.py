@@ -210,9 +210,9 @@ def curve(out: Path, summary: dict, histories: dict[str, list[dict]]) -> list[st
             ax.errorbar([n for n, _ in cells], [c["mean"] for _, c in cells],
                         yerr=[[c["mean"] - c["low"] for _, c in cells], [c["high"] - c["mean"] for _, c in cells]],
                         marker="o", capsize=3, label=label)
+    key = "rewards/style/mean"
     for stage, history in histories.items():
-        train = [(e["step"], e["rewards/style/mean"]) for e in history
-                 if "step" in e and e.get("rewards/style/mean") == e.get("rewards/style/mean") and "rewards/style/mean" in e]
+        train = [(e["step"], e[key]) for e in history if "step" in e and key in e and e[key] == e[key]]  # no NaN
         if train:
             ax.plot(*zip(*train), lw=1, alpha=0.7, label=f"training style reward ({stage})")
     ax.set_xlabel("training step (0 = SFT model)")
