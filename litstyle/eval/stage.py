@@ -9,8 +9,10 @@ judge benchmark's calibration), content (the judge server), completeness, words,
 copy rate, distinct-2 and authorship attribution (nearest author centroid of judge embeddings of
 every corpus author's chunks); and two measures the reward never saw: P(author) and the top-1 author of
 an independent authorship classifier (``litstyle.eval.metrics.AuthorClassifier``, trained on the same
-corpus chunks) and the base encoder's cosine to the sample (``models.encoder``, not fine-tuned).  Stories and scores are kept in ``<run_dir>/checkpoints/eval`` as
-they are made, so a rerun of an interrupted stage generates and scores only what is missing.
+corpus chunks) and the base encoder's cosine to the sample (``models.encoder``, not fine-tuned).
+Systems of kind grpo with ``step`` use the policy GRPO saved at that step (``grpo.curve_steps``): the
+report's learning curve.  Stories and scores are kept in ``<run_dir>/checkpoints/eval`` as they are
+made, so a rerun of an interrupted stage generates and scores only what is missing.
 
 Output ``<run_dir>/eval/``: ``stories.jsonl``, ``summary.json`` (means with bootstrap 95 % CIs per
 system and metric, overall and per author; paired differences), ``report.md`` and PNG plots.
