@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import subprocess
 import sys
 from typing import Any, Callable
@@ -24,6 +25,16 @@ from litstyle.stages import get_stage, names, resolve
 
 log = logging.getLogger("litstyle.cli")  # also when run as __main__
 
+# OpenMP threads that spin while they wait make a process that shares its cores (a vLLM-CPU server, the
+# trainer beside it, another job) many times slower: passive waiting unless the environment chooses.  Set
+# before torch loads (OpenMP reads it once), inherited by the stage processes and servers launched.
+OPENMP_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
+
+
+def openmp_defaults() -> None:
+    for key, value in OPENMP_ENV.items():
+        os.environ.setdefault(key, value)
+
 
 def main(argv: list[str] | None, *, prog: str, description: str | None,
          action: Callable[[Recipe, argparse.Namespace], Any], trainer_sections: list[str] | None = None,
@@ -31,6 +42,7 @@ def main(argv: list[str] | None, *, prog: str, description: str | None,
     """Parse, validate, then run ``action``.  ``trainer_sections``: which trainer sections to
     validate before a run (None: all of them; ``--check`` always validates all); ``stages``: the stages
     the command will run (:mod:`litstyle.checks` checks their inputs)."""
+    openmp_defaults()
     args = parser(prog, description, selection=selection).parse_intermixed_args(argv)
 
     def body() -> int:

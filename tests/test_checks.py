@@ -187,3 +187,17 @@ def test_the_released_models_recipe(capsys: pytest.CaptureFixture[str]) -> None:
     for author in recipe.run.authors:
         writers = [s for s in released if writes(s, {"author": author})]
         assert len(writers) == 2 and all(s.model == f"VibrantVista/{author.replace(', ', '_')}" for s in writers)
+
+
+@pytest.mark.parametrize("given, kept", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_openmp_waits_passively_unless_the_environment_chooses(monkeypatch: pytest.MonkeyPatch, given: str | None,
+                                                                kept: str) -> None:
+    """A stage entry point sets OMP_WAIT_POLICY before torch loads (stage processes and servers inherit it):
+    passive by default, the user's own value kept."""
+    from litstyle import cli
+
+    monkeypatch.setenv("OMP_WAIT_POLICY", given or "")  # restored (or removed) after the test
+    if given is None:
+        monkeypatch.delenv("OMP_WAIT_POLICY")
+    assert cli.run_one(["corpus", "--config", str(DEMO), "--check"]) == 0
+    assert os.environ["OMP_WAIT_POLICY"] == kept

@@ -273,11 +273,15 @@ def test_all_books_stage_pairs_cross_books_and_writes_folds_and_long_fusion_pair
     books = {int(b): s for b, s in split["books"].items()}
     assert split["mode"] == "all_books" and BOOK_SPLIT not in books.values()
     data = load_from_disk(str(result.path))
-    assert sorted(data) == ["fusion", "test", "train", "validation"]
+    assert sorted(data) == ["fusion", "test", "train", "train_fold0", "train_fold1", "validation"]
     same = [r for r in data["train"] if r["score"] == 1.0]
     assert same and all(r["book1"] != r["book2"] for r in same)  # every same-author training pair crosses books
     assert {"Twain, Mark", "Dickens, Charles"} <= {r["author1"] for r in same}
     assert len(split["folds"]) == 2 and all(books[b] == "train" for fold in split["folds"] for b in fold)
+    for k, fold in enumerate(split["folds"]):  # each fold's own training pairs: as many, none touching its books
+        rows = data[f"train_fold{k}"]
+        assert len(rows) == len(data["train"]) and not set(fold) & (set(rows["book1"]) | set(rows["book2"]))
+        assert all(books[b] == "train" for b in list(rows["book1"]) + list(rows["book2"]))
     fusion = data["fusion"]
     assert {books[b] for b in list(fusion["book1"]) + list(fusion["book2"])} == {"validation"}
     assert 200 < sum(len(t.split()) for t in fusion["sentence1"]) / len(fusion) < 300  # 256-word chunks

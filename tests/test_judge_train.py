@@ -213,3 +213,23 @@ def test_a_released_judge_is_taken_as_is(pairs_run: Path, tmp_path: Path) -> Non
     assert np.allclose(saved, SentenceTransformer(str(released), device="cpu").encode(texts), atol=1e-6)
     with pytest.raises(Exception, match="train: false takes the encoder as it is"):
         load_recipe(DEMO, ["judge.train=false", "judge.fused=true"])
+
+
+def test_fold_pairs_from_an_older_litstyle_stop_before_training(pairs_run: Path, tmp_path: Path) -> None:
+    """split.json names leave-book-out folds but the pairs have no train_fold<k> split (built before folds
+    had pairs of their own): one error line naming the folder and the fix, before any model loads."""
+    import shutil
+
+    from litstyle.errors import StageError
+    from litstyle.stages import get_stage
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "corpus").symlink_to(pairs_run / "corpus")
+    shutil.copytree(pairs_run / "judge_pairs", run_dir / "judge_pairs")
+    split = json.loads((run_dir / "judge_pairs" / "split.json").read_text())
+    (run_dir / "judge_pairs" / "split.json").write_text(json.dumps({**split, "folds": [[74]]}))
+    recipe = load_recipe(DEMO, [f"run.run_dir={run_dir}", *SMALL])
+    with pytest.raises(StageError, match=r"judge_pairs: no split train_fold0 .* rerun the judge_pairs stage"):
+        run_stage(recipe, get_stage("judge"))
+    assert not (run_dir / "judge" / "model").exists()

@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from litstyle import plots
 from litstyle.config import recipe_hash
 from litstyle.registry import base_stage
 from litstyle.eval.metrics import bootstrap_ci, paired_diff_ci
@@ -132,55 +133,41 @@ def _fmt(cell: dict[str, Any], digits: int = 3) -> str:
     return f"{cell['mean']:.{digits}f} [{cell['low']:.{digits}f}, {cell['high']:.{digits}f}]"
 
 
-def plots(out: Path, summary: dict, records: list[dict]) -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def figures(out: Path, summary: dict, records: list[dict]) -> list[str]:
     systems = summary["systems"]
-    names = []
     metrics = ["style_scaled", "style", "attributed", "content", "completeness", "words", "copy_rate", "distinct_2"]
-    fig, axes = plt.subplots(2, 4, figsize=(16, 7), dpi=110)
-    for ax, metric in zip(axes.flat, metrics):
-        data = [_values([r for r in records if r["system"] == s], metric) for s in systems]
-        shown = [(s, d) for s, d in zip(systems, data) if d]
-        if shown:
-            ax.boxplot([d for _, d in shown], showmeans=True)
-            ax.set_xticks(range(1, len(shown) + 1), [s for s, _ in shown], rotation=20)
-        label, unit = METRICS[metric]
-        ax.set_title(label)
-        ax.set_ylabel(unit)
-        if unit in ("0-1", "share"):
-            ax.set_ylim(-0.05, 1.05)  # the whole scale, so that an all-zero metric reads as zero
-        ax.grid(alpha=0.3)
-    fig.suptitle("Per-story metrics by system (box: quartiles, triangle: mean)")
-    fig.tight_layout()
-    fig.savefig(out / "metrics.png")
-    plt.close(fig)
-    names.append("metrics.png")
+    with plots.figure(out / "metrics.png", 2, 4, figsize=(16, 7), dpi=110) as (fig, axes):
+        for ax, metric in zip(axes.flat, metrics):
+            data = [_values([r for r in records if r["system"] == s], metric) for s in systems]
+            shown = [(s, d) for s, d in zip(systems, data) if d]
+            if shown:
+                ax.boxplot([d for _, d in shown], showmeans=True)
+                ax.set_xticks(range(1, len(shown) + 1), [s for s, _ in shown], rotation=20)
+            label, unit = METRICS[metric]
+            ax.set_title(label)
+            ax.set_ylabel(unit)
+            if unit in ("0-1", "share"):
+                ax.set_ylim(-0.05, 1.05)  # the whole scale, so that an all-zero metric reads as zero
+            ax.grid(alpha=0.3)
+        fig.suptitle("Per-story metrics by system (box: quartiles, triangle: mean)")
 
     authors = summary["authors"]
-    fig, ax = plt.subplots(figsize=(max(7, 2 * len(authors)), 4.5), dpi=110)
-    width = 0.8 / max(len(systems), 1)
-    for i, system in enumerate(systems):
-        cells = [summary["per_author"][system][a]["style_scaled"] for a in authors]
-        xs = [j + i * width for j in range(len(authors))]
-        means = [c["mean"] if c["n"] else 0.0 for c in cells]
-        errs = [[max(0.0, c["mean"] - c["low"]) if c["n"] else 0 for c in cells],
-                [max(0.0, c["high"] - c["mean"]) if c["n"] else 0 for c in cells]]
-        ax.bar(xs, means, width, yerr=errs, capsize=3, label=system)
-    ax.set_xticks([j + width * (len(systems) - 1) / 2 for j in range(len(authors))], authors)
-    ax.set_ylabel(f"scaled style score ({SCALE_WORDS[summary['calibration']['scale']]})")
-    ax.set_ylim(0, 1.05)
-    ax.set_title("Style by author and system (mean, bootstrap 95 % CI)")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3, axis="y")
-    fig.tight_layout()
-    fig.savefig(out / "style_by_author.png")
-    plt.close(fig)
-    names.append("style_by_author.png")
-    return names
+    with plots.figure(out / "style_by_author.png", figsize=(max(7, 2 * len(authors)), 4.5), dpi=110) as (_, ax):
+        width = 0.8 / max(len(systems), 1)
+        for i, system in enumerate(systems):
+            cells = [summary["per_author"][system][a]["style_scaled"] for a in authors]
+            xs = [j + i * width for j in range(len(authors))]
+            means = [c["mean"] if c["n"] else 0.0 for c in cells]
+            errs = [[max(0.0, c["mean"] - c["low"]) if c["n"] else 0 for c in cells],
+                    [max(0.0, c["high"] - c["mean"]) if c["n"] else 0 for c in cells]]
+            ax.bar(xs, means, width, yerr=errs, capsize=3, label=system)
+        ax.set_xticks([j + width * (len(systems) - 1) / 2 for j in range(len(authors))], authors)
+        ax.set_ylabel(f"scaled style score ({SCALE_WORDS[summary['calibration']['scale']]})")
+        ax.set_ylim(0, 1.05)
+        ax.set_title("Style by author and system (mean, bootstrap 95 % CI)")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3, axis="y")
+    return ["metrics.png", "style_by_author.png"]
 
 
 def curve(out: Path, summary: dict, histories: dict[str, list[dict]]) -> list[str]:
@@ -190,11 +177,6 @@ def curve(out: Path, summary: dict, histories: dict[str, list[dict]]) -> list[st
     steps = {s: n for s, n in summary.get("steps", {}).items() if summary.get("modes", {}).get(s, "zero_shot") == "zero_shot"}
     if len(steps) < 2:
         return []
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     points = sorted((n, s) for s, n in steps.items())
     lines = ["## Learning curve (held-out plots along training)", "",
              "| system | step | style (scaled) | style cosine | P(author), classifier | base encoder cosine |",
@@ -203,26 +185,19 @@ def curve(out: Path, summary: dict, histories: dict[str, list[dict]]) -> list[st
         cells = summary["overall"][s]
         lines.append(f"| {s} | {n} | {_fmt(cells['style_scaled'])} | {_fmt(cells['style'])} | {_fmt(cells['p_author'])} | "
                      f"{_fmt(cells['style_base'])} |")
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
-    for metric, label in (("style", "held-out style cosine"), ("p_author", "held-out P(author), classifier")):
-        cells = [(n, summary["overall"][s][metric]) for n, s in points if summary["overall"][s][metric]["n"]]
-        if cells:
-            ax.errorbar([n for n, _ in cells], [c["mean"] for _, c in cells],
-                        yerr=[[c["mean"] - c["low"] for _, c in cells], [c["high"] - c["mean"] for _, c in cells]],
-                        marker="o", capsize=3, label=label)
-    key = "rewards/style/mean"
-    for stage, history in histories.items():
-        train = [(e["step"], e[key]) for e in history if "step" in e and key in e and e[key] == e[key]]  # no NaN
-        if train:
-            ax.plot(*zip(*train), lw=1, alpha=0.7, label=f"training style reward ({stage})")
-    ax.set_xlabel("training step (0 = SFT model)")
-    ax.set_ylabel("mean")
-    ax.set_title("Held-out scores along GRPO training")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "curve.png")
-    plt.close(fig)
+    with plots.figure(out / "curve.png", figsize=(7, 4), dpi=120) as (_, ax):
+        for metric, label in (("style", "held-out style cosine"), ("p_author", "held-out P(author), classifier")):
+            cells = [(n, summary["overall"][s][metric]) for n, s in points if summary["overall"][s][metric]["n"]]
+            if cells:
+                ax.errorbar([n for n, _ in cells], [c["mean"] for _, c in cells],
+                            yerr=[[c["mean"] - c["low"] for _, c in cells], [c["high"] - c["mean"] for _, c in cells]],
+                            marker="o", capsize=3, label=label)
+        key = "rewards/style/mean"
+        for stage, history in histories.items():
+            train = [(e["step"], e[key]) for e in history if "step" in e and key in e and e[key] == e[key]]  # no NaN
+            if train:
+                ax.plot(*zip(*train), lw=1, alpha=0.7, label=f"training style reward ({stage})")
+        plots.finish(ax, "Held-out scores along GRPO training", "training step (0 = SFT model)", "mean", legend_size=7)
     return lines + ["", "![learning curve](curve.png)", ""]
 
 
@@ -241,7 +216,7 @@ def scale_warning(calibration: dict | None) -> list[str]:
 
 def write(ctx: StageContext, summary: dict, records: list[dict]) -> None:
     recipe, out = ctx.recipe, ctx.out_dir
-    images = plots(out, summary, records)
+    images = figures(out, summary, records)
     systems = summary["systems"]
     lines = ["# Evaluation", "",
              f"Recipe hash `{recipe_hash(recipe.model_dump(mode='json'))[:12]}`, run dir `{recipe.run_dir}`, seed "

@@ -30,7 +30,7 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from litstyle import serve, trainer_args
+from litstyle import plots, serve, trainer_args
 from litstyle.config import api_key
 from litstyle.errors import StageError
 from litstyle.grpo import colocate
@@ -160,26 +160,14 @@ def train_grpo(ctx: StageContext, author: str | None = None) -> None:
 
 def plot_rewards(history: list[dict], names: list[str], path: Path) -> None:
     """One curve per reward (mean per logged step) and the weighted total."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     logged = [e for e in history if "reward" in e and "step" in e]
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
-    for name in map(reward_short_name, names):
-        key = f"rewards/{name}/mean"
-        points = [(e["step"], e[key]) for e in logged if key in e and e[key] == e[key]]  # drop NaN
-        if points:
-            ax.plot(*zip(*points), marker="o", ms=3, label=name)
-    if logged:
-        ax.plot([e["step"] for e in logged], [e["reward"] for e in logged], color="black", lw=2,
-                label="total (weighted)")
-    ax.set_xlabel("training step")
-    ax.set_ylabel("mean reward per step")
-    ax.set_title("GRPO rewards")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    with plots.figure(path, figsize=(7, 4), dpi=120) as (_, ax):
+        for name in map(reward_short_name, names):
+            key = f"rewards/{name}/mean"
+            points = [(e["step"], e[key]) for e in logged if key in e and e[key] == e[key]]  # drop NaN
+            if points:
+                ax.plot(*zip(*points), marker="o", ms=3, label=name)
+        if logged:
+            ax.plot([e["step"] for e in logged], [e["reward"] for e in logged], color="black", lw=2,
+                    label="total (weighted)")
+        plots.finish(ax, "GRPO rewards", "training step", "mean reward per step")

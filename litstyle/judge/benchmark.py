@@ -30,6 +30,7 @@ from typing import Callable
 
 import numpy as np
 
+from litstyle import plots
 from litstyle.errors import StageError
 from litstyle.judge.pairs import BOOK_SPLIT, FOLDS_DIR, PairSampler
 from litstyle.rundir import StageContext
@@ -190,11 +191,11 @@ def _score(methods: dict[str, Callable], pool: list[Item], anchor, n: int, rng: 
     return out
 
 
-def _row(set_name: str, method: str, words: int, scored: list[dict], seed: int, reps: int) -> dict:
-    """One result row of ``method`` over the scored sets (several: leave-book-out folds, pooled)."""
-    s = np.concatenate([x["cosines"][method][0] for x in scored])
-    c = np.concatenate([x["cosines"][method][1] for x in scored])
-    b = np.concatenate([x["cosines"][method][2] for x in scored])
+def _row(set_name: str, method: str, words: int, scored: list[dict], seed: int,
+         reps: int) -> tuple[dict, np.ndarray, np.ndarray]:
+    """One result row of ``method`` over the scored sets (several: leave-book-out folds, pooled), with its
+    pooled same-author and different-author cosines."""
+    s, c, b = (np.concatenate([x["cosines"][method][i] for x in scored]) for i in range(3))
     same_pairs = [p for x in scored for p in x["pairs"][0]]
     cross_pairs = [p for x in scored for p in x["pairs"][1]]
     value, eer = auc_eer(s, c)
@@ -209,7 +210,7 @@ def _row(set_name: str, method: str, words: int, scored: list[dict], seed: int, 
         row.update(fold_aucs=folds, fold_mean=float(np.mean(folds)), fold_sd=float(np.std(folds, ddof=1)))
     log.info("%-20s %-22s %4d words: AUC %.3f [%.3f, %.3f], EER %.3f, same-book gap %s", set_name, method, words,
              value, low, high, eer, f"{row['book_gap']:+.3f}" if "book_gap" in row else "-")
-    return row
+    return row, s, c
 
 
 def run_benchmark(ctx: StageContext) -> None:
@@ -255,11 +256,9 @@ def run_benchmark(ctx: StageContext) -> None:
         for set_name, parts in scored.items():
             authors[set_name] = sorted({a for x in parts for (a, _), _ in x["pairs"][0] + x["pairs"][1]})
             for method in parts[0]["cosines"]:
-                row = _row(set_name, method, words, parts, recipe.run.seed, cfg.bootstrap)
+                row, same, cross = _row(set_name, method, words, parts, recipe.run.seed, cfg.bootstrap)
                 rows.append(row)
-                results[(set_name, method, words)] = (np.concatenate([x["cosines"][method][0] for x in parts]),
-                                                      np.concatenate([x["cosines"][method][1] for x in parts]),
-                                                      row["auc"])
+                results[(set_name, method, words)] = (same, cross, row["auc"])
     calibration_set = (UNSEEN_BOOKS_FOLDS if folds else UNSEEN_BOOKS if mode == "book_disjoint" else UNSEEN_AUTHORS)
     calibration = {r["method"]: {"words": r["words"], "set": r["set"],
                                  **{k: r[k] for k in ("cross_median", "same_median", "cross_q1", "same_q3")}}
@@ -270,7 +269,7 @@ def run_benchmark(ctx: StageContext) -> None:
          "calibration": calibration}, indent=2) + "\n")
     (ctx.out_dir / "calibration.json").write_text(json.dumps(calibration, indent=2) + "\n")
     (ctx.out_dir / "report.md").write_text(_report(rows, authors, cfg.pairs_per_class, mode, calibration, folds))
-    _plots(ctx, results, cfg.chunk_words)
+    _plots(ctx, results)
     largest = [r for r in rows if r["words"] == max(cfg.chunk_words)]
     ctx.counts.update({"pairs_per_class": cfg.pairs_per_class, "split": mode, "folds": len(folds),
                        "auc_at_largest": {f"{r['set']}: {r['method']}": round(r["auc"], 4) for r in largest},
@@ -319,40 +318,32 @@ def _report(rows: list[dict], authors: dict[str, list[str]], n: int, mode: str, 
     return "\n".join(lines) + "\n"
 
 
-def _plots(ctx: StageContext, results: dict, sizes: list[int]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def _plots(ctx: StageContext, results: dict) -> None:
     from sklearn.metrics import roc_curve
 
     panels = list(dict.fromkeys((set_name, words) for set_name, _, words in results))
     methods = list(dict.fromkeys(m for _, m, _ in results))
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.2), squeeze=False)
-    for ax, (set_name, words) in zip(axes[0], panels):
-        data, labels = [], []
-        for method in methods:
-            same, cross, _ = results[(set_name, method, words)]
-            data += [same, cross]
-            labels += [f"{method}: same", f"{method}: cross"]
-        ax.boxplot(data, showfliers=False)
-        ax.set_xticks(range(1, len(labels) + 1), labels, fontsize=7, rotation=35, ha="right")
-        ax.set_title(f"{set_name}, {words}-word chunks")
-        ax.set_ylabel("cosine")
-    fig.tight_layout()
-    fig.savefig(ctx.out_dir / "boxplots.png", dpi=120)
-    plt.close(fig)
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 4), squeeze=False)
-    for ax, (set_name, words) in zip(axes[0], panels):
-        for method in methods:
-            same, cross, value = results[(set_name, method, words)]
-            fpr, tpr, _ = roc_curve(np.r_[np.ones(len(same)), np.zeros(len(cross))], np.r_[same, cross])
-            ax.plot(fpr, tpr, label=f"{method} (AUC {value:.2f})")
-        ax.plot([0, 1], [0, 1], "k:", linewidth=0.8)
-        ax.set_title(f"{set_name}, {words}-word chunks")
-        ax.set_xlabel("false positive rate")
-        ax.set_ylabel("true positive rate")
-        ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(ctx.out_dir / "roc.png", dpi=120)
-    plt.close(fig)
+    with plots.figure(ctx.out_dir / "boxplots.png", 1, len(panels), figsize=(5 * len(panels), 4.2), dpi=120,
+                      squeeze=False) as (_, axes):
+        for ax, (set_name, words) in zip(axes[0], panels):
+            data, labels = [], []
+            for method in methods:
+                same, cross, _ = results[(set_name, method, words)]
+                data += [same, cross]
+                labels += [f"{method}: same", f"{method}: cross"]
+            ax.boxplot(data, showfliers=False)
+            ax.set_xticks(range(1, len(labels) + 1), labels, fontsize=7, rotation=35, ha="right")
+            ax.set_title(f"{set_name}, {words}-word chunks")
+            ax.set_ylabel("cosine")
+    with plots.figure(ctx.out_dir / "roc.png", 1, len(panels), figsize=(4.5 * len(panels), 4), dpi=120,
+                      squeeze=False) as (_, axes):
+        for ax, (set_name, words) in zip(axes[0], panels):
+            for method in methods:
+                same, cross, value = results[(set_name, method, words)]
+                fpr, tpr, _ = roc_curve(np.r_[np.ones(len(same)), np.zeros(len(cross))], np.r_[same, cross])
+                ax.plot(fpr, tpr, label=f"{method} (AUC {value:.2f})")
+            ax.plot([0, 1], [0, 1], "k:", linewidth=0.8)
+            ax.set_title(f"{set_name}, {words}-word chunks")
+            ax.set_xlabel("false positive rate")
+            ax.set_ylabel("true positive rate")
+            ax.legend(fontsize=7, loc="lower right")

@@ -142,6 +142,14 @@ def fold_books(chunks_by_author: dict[str, list[Chunk]], book_split: dict[int, s
     return [sorted(books) for books in out]
 
 
+FOLD_SPLIT_PREFIX = "train_fold"
+
+
+def fold_split(k: int) -> str:
+    """The training pairs of leave-book-out fold ``k`` (none touching its books, as many as ``train``)."""
+    return f"{FOLD_SPLIT_PREFIX}{k}"
+
+
 def mask_longest(text: str, ratio: float) -> tuple[list[str], list[int]]:
     """Sentences of ``text`` and the indexes of the longest ones covering >= ``ratio`` of its words."""
     sentences = split_sentences(" ".join(text.split()))

@@ -2,7 +2,8 @@
 
 Output ``<run_dir>/judge_pairs/``: a ``datasets.DatasetDict`` (train / validation / test, plus
 test_books in book_disjoint mode, fusion with ``judge_pairs.fusion_words``: validation-author pairs of
-that length for the fused weights) with columns sentence1, sentence2, score, kind (extreme | graded),
+that length for the fused weights; train_fold<k> per leave-book-out fold: ``train_pairs`` training pairs
+none of which touches the fold's books) with columns sentence1, sentence2, score, kind (extreme | graded),
 author1, author2, book1, book2, mask1, mask2; ``labelled/``: the training chunks with author labels
 (text, label, author, book_id) for the triplet objectives; ``split.json``: the split of every book
 and author and the leave-book-out folds (read by the judge stage and the benchmark); a dataset card
@@ -21,6 +22,7 @@ from collections import Counter, defaultdict
 from litstyle import published
 from litstyle.errors import StageError
 from litstyle.judge.pairs import (BOOK_SPLIT, FUSION_SPLIT, Chunk, Rewrite, extreme_pairs, fill_gaps, fold_books,
+                                  fold_split,
                                   gap_prompts, graded_pairs, mask_longest, split_books, split_names)
 from litstyle.rundir import StageContext
 from litstyle.serve import client_for
@@ -144,6 +146,11 @@ def build_judge_pairs(ctx: StageContext) -> None:
                          "graded": sum(1 for r in rows if r["kind"] == "graded")}
         if len(rows) < wanted[split] and split not in published_rows:
             log.warning("%s: %d of %d pairs (the pool is small)", split, len(rows), wanted[split])
+    for k, books in enumerate(folds):  # a fold judge trains on as many pairs as the judge, none touching its books
+        held = set(books)
+        rows = extreme_pairs([c for c in split_chunks["train"] if c.book_id not in held], cfg.train_pairs,
+                             random.Random(f"{seed}:{fold_split(k)}:pairs"))
+        splits[fold_split(k)] = Dataset.from_list(rows, features=features)
     if cfg.fusion_words:  # validation authors' pairs at the length the rewards judge
         long_chunks = [c for c in _load_chunks(ctx, cfg.fusion_words) if book_split.get(c.book_id) == "validation"]
         rows = extreme_pairs(long_chunks, cfg.eval_pairs, random.Random(f"{seed}:{FUSION_SPLIT}:pairs"))

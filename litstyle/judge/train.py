@@ -32,7 +32,8 @@ import logging
 import shutil
 
 from litstyle import trainer_args
-from litstyle.judge.pairs import FOLDS_DIR, FUSION_SPLIT, PairSampler
+from litstyle.errors import StageError
+from litstyle.judge.pairs import FOLD_SPLIT_PREFIX, FOLDS_DIR, FUSION_SPLIT, PairSampler, fold_split
 from litstyle.rundir import StageContext
 from litstyle.style.scorer import StyleScorer
 from litstyle.style.stylometry import FEATURES, JUDGE, Fusion, fit_weights
@@ -59,19 +60,19 @@ def positive_pairs(labelled, seed: int):
                               "label": [a[1] for a, _ in rows]})
 
 
-def _data(ctx: StageContext, held: frozenset[int] = frozenset()):
+def _data(ctx: StageContext, fold: int | None = None, held: frozenset[int] = frozenset()):
     """(scored pairs per split, labelled training chunks, the fitted text view), every text in that view;
-    training pairs and chunks touching a ``held`` (leave-book-out) book left out."""
+    for leave-book-out ``fold`` (its books ``held``), that fold's training pairs and no chunk of its books."""
     from datasets import load_from_disk
 
     cfg = ctx.recipe.judge
     folder = ctx.inputs["judge_pairs"]
     data = load_from_disk(str(folder))
     labelled = load_from_disk(str(folder / "labelled"))
-    if held:
-        data["train"] = data["train"].filter(lambda a, b: a not in held and b not in held,
-                                             input_columns=["book1", "book2"])
+    if fold is not None:
+        data["train"] = data[fold_split(fold)]
         labelled = labelled.filter(lambda b: b not in held, input_columns="book_id")
+    data = {split: rows for split, rows in data.items() if not split.startswith(FOLD_SPLIT_PREFIX)}
     view = TextView.fit(cfg.text_view, labelled["text"], labelled["author"], cfg.view_keep_words)
     pairs = {split: data[split].select_columns(["sentence1", "sentence2", "score"]) for split in data}
     labelled = labelled.select_columns(["text", "label", "book_id"])
@@ -123,14 +124,20 @@ def train_judge(ctx: StageContext) -> None:
     ``split.json``, one more judge per fold trained without the fold's books (``folds/<k>/model``), for
     the benchmark's unseen-book estimate."""
     cfg = ctx.recipe.judge
-    folds = json.loads((ctx.inputs["judge_pairs"] / "split.json").read_text()).get("folds", [])
-    metrics = _fit(ctx, frozenset(), ctx.out_dir)
+    folder = ctx.inputs["judge_pairs"]
+    folds = json.loads((folder / "split.json").read_text()).get("folds", [])
+    splits = json.loads((folder / "dataset_dict.json").read_text())["splits"]
+    missing = [fold_split(k) for k in range(len(folds)) if fold_split(k) not in splits]
+    if cfg.train and missing:
+        raise StageError(f"{folder}: no split {', '.join(missing)} for the leave-book-out folds of split.json "
+                         "(pairs built by an older litstyle): rerun the judge_pairs stage with --force")
+    metrics = _fit(ctx, ctx.out_dir)
     if not cfg.train:
         return
     fold_metrics = []
     for k, books in enumerate(folds):
         log.info("leave-book-out fold %d of %d: a judge without books %s", k + 1, len(folds), books)
-        fold_metrics.append(_fit(ctx, frozenset(books), ctx.out_dir / FOLDS_DIR / str(k)))
+        fold_metrics.append(_fit(ctx, ctx.out_dir / FOLDS_DIR / str(k), k, frozenset(books)))
     if not ctx.is_main:
         return
     held_out = [split for split in metrics["fine_tuned"]]
@@ -150,9 +157,10 @@ def train_judge(ctx: StageContext) -> None:
                        "tensors_changed": metrics["tensors_changed"]})
 
 
-def _fit(ctx: StageContext, held: frozenset[int], out_dir) -> dict | None:
-    """Train one judge without the ``held`` books into ``out_dir/model`` (with its view and fused score);
-    its metrics on the main process (a fold judge is evaluated on the validation pairs only)."""
+def _fit(ctx: StageContext, out_dir, fold: int | None = None, held: frozenset[int] = frozenset()) -> dict | None:
+    """Train one judge into ``out_dir/model`` (with its view and fused score), or that of leave-book-out
+    ``fold`` without its ``held`` books; its metrics on the main process (a fold judge is evaluated on the
+    validation pairs only)."""
     import torch
     from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer
     from sentence_transformers.sentence_transformer import losses
@@ -160,12 +168,12 @@ def _fit(ctx: StageContext, held: frozenset[int], out_dir) -> dict | None:
     from transformers import EarlyStoppingCallback
 
     recipe, cfg = ctx.recipe, ctx.recipe.judge
-    data, labelled, view = _data(ctx, held)
+    data, labelled, view = _data(ctx, fold, held)
     model = SentenceTransformer(recipe.models.path("encoder"),
                                 trust_remote_code=recipe.models.trusts("encoder"))
     model.max_seq_length = cfg.max_seq_length
     args = trainer_args.build("judge", recipe, out_dir / "checkpoints")
-    held_out = ["validation"] if held else [split for split in data if split not in ("train", FUSION_SPLIT)]
+    held_out = ["validation"] if fold is not None else [split for split in data if split not in ("train", FUSION_SPLIT)]
 
     def evaluator(split: str) -> EmbeddingSimilarityEvaluator:
         rows = data[split]

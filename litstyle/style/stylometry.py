@@ -66,9 +66,13 @@ class ZScoredFrequencies:
     @classmethod
     def from_state(cls, state: dict) -> ZScoredFrequencies:
         self = cls.__new__(cls)
+        self._restore(state)
         self._set(state["vocab"])
         self.mean, self.std = np.asarray(state["mean"]), np.asarray(state["std"])
         return self
+
+    def _restore(self, state: dict) -> None:
+        """Set what a subclass adds to ``state()`` (before the vectorizer is built)."""
 
     def size(self, text: str) -> int:
         return len(text)
@@ -160,13 +164,8 @@ class FunctionWordNgrams(ZScoredFrequencies):
     def state(self) -> dict:
         return {**super().state(), "kept": sorted(self.kept)}
 
-    @classmethod
-    def from_state(cls, state: dict) -> FunctionWordNgrams:
-        self = cls.__new__(cls)
+    def _restore(self, state: dict) -> None:
         self.kept = frozenset(state["kept"])
-        self._set(state["vocab"])
-        self.mean, self.std = np.asarray(state["mean"]), np.asarray(state["std"])
-        return self
 
     def size(self, text: str) -> int:
         return len(_WORD.findall(text.lower()))
