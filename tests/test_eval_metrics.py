@@ -79,6 +79,18 @@ def test_paired_difference_of_identical_systems_is_zero() -> None:
         paired_diff_ci([1.0], [1.0, 2.0])
 
 
+def test_paired_ci_finds_a_planted_shift_in_noise_and_none_between_equal_systems() -> None:
+    """40 items whose difficulty varies far more than the systems do (as plots do): a +0.05 shift with noise
+    is found (CI above 0), and two systems drawn alike around the same items get a CI covering 0."""
+    rng = np.random.default_rng(7)
+    items = rng.normal(0.5, 0.2, 40)
+    base = items + rng.normal(0, 0.03, 40)
+    diff, low, high = paired_diff_ci(list(items + 0.05 + rng.normal(0, 0.03, 40)), list(base), seed=1)
+    assert 0.03 < diff < 0.07 and low > 0 and high < 0.1
+    diff, low, high = paired_diff_ci(list(items + rng.normal(0, 0.03, 40)), list(base), seed=1)
+    assert low < 0 < high and abs(diff) < 0.02
+
+
 def _record(system: str, author: str, plot: str, style: float | None, failed: bool = False) -> dict:
     metrics = {} if failed else {"style_scaled": style, "style": style, "attributed": 1.0, "content": None,
                                  "completeness": 0.5, "end": 1.0, "words": 100, "copy_rate": 0.0, "distinct_2": 0.9}
