@@ -141,3 +141,28 @@ def interrupt_at_checkpoint(script: str, args: list[str], run_dir: Path, stage: 
             proc.wait()
     assert reached, f"no checkpoint {step} before the run ended: {err[-2000:]}"
     return proc.returncode, err
+
+
+# Where the time went: per-file wall time (setup + call + teardown of its tests; a session fixture's
+# build counts for the first file that asks for it), printed after pytest's --durations list.
+_FILE_SECONDS: dict[str, float] = {}
+_FILE_TESTS: dict[str, int] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    path = report.nodeid.split("::", 1)[0]
+    _FILE_SECONDS[path] = _FILE_SECONDS.get(path, 0.0) + report.duration
+    if report.when == "call" or (report.when == "setup" and report.skipped):
+        _FILE_TESTS[path] = _FILE_TESTS.get(path, 0) + 1
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if not _FILE_SECONDS:
+        return
+    total = sum(_FILE_SECONDS.values())
+    terminalreporter.section("wall time per test file")
+    terminalreporter.write_line(f"{'file':<36} {'tests':>5} {'seconds':>8} {'share':>6}")
+    for path, seconds in sorted(_FILE_SECONDS.items(), key=lambda kv: -kv[1]):
+        terminalreporter.write_line(f"{path:<36} {_FILE_TESTS.get(path, 0):>5} {seconds:>8.1f} "
+                                    f"{seconds / total:>6.1%}")
+    terminalreporter.write_line(f"{'total':<36} {sum(_FILE_TESTS.values()):>5} {total:>8.1f}")
