@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -17,6 +18,11 @@ class WandbConfig(Section):
 
 
 DEFAULT_AUTHORS = ["Twain, Mark", "Dickens, Charles", "Austen, Jane", "Hardy, Thomas"]
+# A run dir is a folder of its own: stages make, replace and remove folders in it. Never these folders, and
+# never inside the first group (the operating system's own; /proc and /sys take no files, which the run dir's
+# write probe in litstyle.checks reports).
+SYSTEM_TREES = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/sbin", "/usr")
+SYSTEM_FOLDERS = ("/home", "/media", "/mnt", "/opt", "/root", "/run", "/srv", "/tmp", "/var")
 
 
 class RunConfig(Section):
@@ -25,6 +31,18 @@ class RunConfig(Section):
     authors: list[str] = Field(default_factory=lambda: list(DEFAULT_AUTHORS), min_length=1)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     wandb: WandbConfig = Field(default_factory=WandbConfig)
+
+    @field_validator("run_dir")
+    @classmethod
+    def _own_folder(cls, value: str) -> str:
+        path = Path(value).expanduser().resolve()
+        system = next((Path(t) for t in SYSTEM_TREES if path == Path(t) or Path(t) in path.parents), None)
+        if path == Path(path.anchor) or system is not None or str(path) in SYSTEM_FOLDERS or path == Path.home():
+            where = "a filesystem root" if path == Path(path.anchor) else \
+                f"inside the system folder {system}" if system not in (None, path) else "a system or home folder"
+            raise ValueError(f"{value} is {where}; a run dir is a folder of its own that stages write and replace "
+                             "folders in: give one such as runs/demo")
+        return value
 
 
 class ModelsConfig(Section):
