@@ -63,15 +63,22 @@ def run_pipeline(recipe: Recipe, *, force: bool = False, only: str | None = None
     ``llm.share_servers`` the LLM servers a stage needs are started before it and kept up (shared
     by the roles that serve the same model) until the last stage is done."""
     results = []
-    chosen = [part for stage in select(only, start) for part in stages.expand(recipe, stage)]
-    check_selection(recipe, chosen)
+    groups = [stages.expand(recipe, stage) for stage in select(only, start)]
+    check_selection(recipe, [part for parts in groups for part in parts])
     with ExitStack() as servers:
-        for stage in chosen:
-            if recipe.llm.share_servers and (force or stale_reason(recipe, stage) is not None):
-                for role in stage.server_roles(recipe):
-                    servers.enter_context(serve.running(recipe, role))
-            own = stage.isolated or (stage.trainer and getattr(recipe, stage.trainer).accelerate_config)
-            results.append(launch(recipe, stage, force=force) if own else run_stage(recipe, stage, force=force))
+        for parts in groups:
+            # the per-author parts of one stage (grpo.per_author) share its servers (the content judge starts
+            # once for every author's GRPO, not once per author); with share_servers, every stage does
+            with ExitStack() as group:
+                started: set[str] = set()
+                for stage in parts:
+                    if (recipe.llm.share_servers or len(parts) > 1) and \
+                            (force or stale_reason(recipe, stage) is not None):
+                        for role in [r for r in stage.server_roles(recipe) if r not in started]:
+                            (servers if recipe.llm.share_servers else group).enter_context(serve.running(recipe, role))
+                            started.add(role)
+                    own = stage.isolated or (stage.trainer and getattr(recipe, stage.trainer).accelerate_config)
+                    results.append(launch(recipe, stage, force=force) if own else run_stage(recipe, stage, force=force))
     log.info("pipeline done; run dir %s\n%s", recipe.run_dir, summary(results))
     return results
 

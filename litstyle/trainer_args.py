@@ -120,6 +120,9 @@ def check_section(name: str, section: TrainerSection) -> type:
             raise ConfigError(f"{where}: expected {_describe(tp)}, got {type(value).__name__} {value!r}")
         if key in POSITIVE and isinstance(value, (int, float)) and not isinstance(value, bool) and value <= 0:
             raise ConfigError(f"{where}: must be > 0, got {value!r}")
+        if key == "max_steps" and isinstance(value, int) and value < -1:
+            raise ConfigError(f"{where}: {value} is not a number of steps; give a positive number, or -1 for "
+                              "num_train_epochs")
     return cls
 
 

@@ -39,6 +39,15 @@ CASES = [
     (["eval.systems=[{name: z, kind: zero_shot, enabled: false}]"], "eval.systems: all 1 systems are disabled"),
     (["grpo.max_completion_length=16"], "grpo.max_completion_length: 16 tokens cannot hold 25 words (prompts.min_words 60)"),
     (["grpo.max_steps=0"], "grpo.max_steps: 0 trains nothing"),
+    # only -1 has a meaning among the negatives (num_train_epochs decides), in every trainer section
+    (["grpo.max_steps=-3"], "grpo.max_steps: -3 is not a number of steps; give a positive number, or -1 for"),
+    (["sft.max_steps=-2"], "sft.max_steps: -2 is not a number of steps"),
+    # a run dir is a folder of its own, never a filesystem root or a system folder
+    (["run.run_dir=/"], "run.run_dir: / is a filesystem root; a run dir is a folder of its own"),
+    (["run.run_dir=/etc"], "run.run_dir: /etc is a system or home folder; a run dir is a folder of its own"),
+    (["run.run_dir=/etc/litstyle"], "run.run_dir: /etc/litstyle is inside the system folder /etc;"),
+    (["run.run_dir=/usr/../etc"], "run.run_dir: /usr/../etc is a system or home folder"),
+    (["run.run_dir=~/"], "is a system or home folder"),
     (["grpo_data.train_plots=100"], "grpo_data.train_plots: 100, but"),
     (["prompts.plots_file=@dup_plots@"], "plot listed twice: 'plot number 3'"),
     (["prompts.plots_file=@latin1_plots@"], "is not UTF-8 text"),
@@ -99,6 +108,11 @@ def test_a_short_completion_budget_is_a_loud_warning(caplog: pytest.LogCaptureFi
     """Above the completeness floor but below min_words: most stories are cut before THE END."""
     assert pipeline.main(["--config", str(DEMO), "--check", "grpo.max_completion_length=64"]) == 0
     assert "grpo.max_completion_length: 64 tokens hold about 49 words, fewer than prompts.min_words 60" in caplog.text
+
+
+def test_minus_one_steps_and_a_run_dir_of_its_own_pass(tmp_path: Path) -> None:
+    assert pipeline.main(["--config", str(DEMO), "--check", "grpo.max_steps=-1", "grpo.num_train_epochs=1",
+                          f"run.run_dir={tmp_path / 'runs' / 'a'}"]) == 0
 
 
 def test_checks_follow_the_selected_stages() -> None:

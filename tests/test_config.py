@@ -269,3 +269,47 @@ def test_sigterm_is_handled_like_ctrl_c(capsys: pytest.CaptureFixture[str]) -> N
     assert report_errors(body) == 143 and cleaned == [True]
     assert capsys.readouterr().err == "terminated: finished stages are kept, the running one left no output\n"
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+# The stage hashes of every shipped recipe (read from the project folder), pinned: a change that moves one
+# makes every run dir of that recipe stale.  Change a pin only when the recipe's results change on purpose.
+PINNED_HASHES = {
+    "demo_cpu.yaml": ("b6cd300674a3bd2d", {
+        "models": "86f74c05cffa", "corpus": "24e1ef3fb2a7", "judge_pairs": "38fecdc71172", "judge": "18cdd7059389",
+        "judge_benchmark": "22c7def97ece", "sft_data": "3221fcc87562", "sft": "f0478acb17e8",
+        "grpo_data": "8e5c199a7d2e", "grpo": "31f0562f054b", "eval": "ee50dfd06bdc"}),
+    "h100x4.yaml": ("fefd80edb1e30056", {
+        "models": "be383788f4b2", "corpus": "1b7eeda2c9c2", "judge_pairs": "e65d20d5e7d1", "judge": "c7aa459f5cbb",
+        "judge_benchmark": "522d3ee4f0fe", "sft_data": "030d048a91f0", "sft": "466c93855148",
+        "grpo_data": "45fc590823bf", "grpo": "229e96a0f7c7", "eval": "5e95ae0de4ee"}),
+    "h100x4_cpu.yaml": ("ea42dcd8a7eabd93", {
+        "models": "86f74c05cffa", "corpus": "bc138befa636", "judge_pairs": "0b0e0f5c68a8", "judge": "71ed8ab7a5bf",
+        "judge_benchmark": "9d1b11bfbc6d", "sft_data": "7b064a3d7459", "sft": "a183ddeee7dc",
+        "grpo_data": "60a92af43c7c", "grpo": "eec034288986", "eval": "ab0170e1d5c3"}),
+    "h100x4_released.yaml": ("b1912ddb1271c867", {
+        "models": "c0e0aa27e384", "corpus": "1b7eeda2c9c2", "judge_pairs": "eafeb85bf12b", "judge": "ca70107e49c5",
+        "judge_benchmark": "421c0d1c5dbb", "sft_data": "030d048a91f0", "sft": "31107504db51",
+        "grpo_data": "1ab372c8a9e2", "grpo": "0a73c5ca0014", "eval": "df051a8d61fb"}),
+    "judge_cpu.yaml": ("4c283ddf36aec494", {
+        "models": "86f74c05cffa", "corpus": "837a7d11f3ce", "judge_pairs": "70b2626169ae", "judge": "624a3b23113f",
+        "judge_benchmark": "a9253056fd03", "sft_data": "514a1a252af0", "sft": "556318d57bec",
+        "grpo_data": "922ee9d3d84b", "grpo": "1fd83495013a", "eval": "a27f5cbc7c0f"}),
+    "study_cpu.yaml": ("026d71795518bf7b", {
+        "models": "86f74c05cffa", "corpus": "a2ff79ea5da0", "judge_pairs": "feddf51ceb34", "judge": "20a01d91a42b",
+        "judge_benchmark": "b40b7c8943aa", "sft_data": "3f8cbbc56297", "sft": "db6421a9a9c2",
+        "grpo_data": "63f2bbd728e6", "grpo": "95132df0b043", "eval": "39801f98f8a6"}),
+}
+
+
+def test_the_stage_hashes_of_every_shipped_recipe_are_pinned(monkeypatch: pytest.MonkeyPatch) -> None:
+    from litstyle.config import recipe_hash
+    from litstyle.rundir import config_hash
+    from litstyle.stages import STAGES
+
+    monkeypatch.chdir(REPO)  # relative input paths stay as written
+    shipped = sorted(p.name for p in (REPO / "config").glob("*.yaml"))
+    assert shipped == sorted(PINNED_HASHES), "a new recipe in config/: pin its hashes here"
+    for name, (whole, stages) in PINNED_HASHES.items():
+        recipe = load_recipe(Path("config") / name)
+        assert recipe_hash(recipe.model_dump(mode="json"))[:16] == whole, name
+        assert {s.name: config_hash(recipe, s)[:12] for s in STAGES} == stages, name

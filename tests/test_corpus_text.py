@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import string
 
 import pytest
@@ -179,3 +180,122 @@ def test_rows_swallowed_by_a_stray_quote_are_counted_and_named(caplog: pytest.Lo
     assert 76 not in [r.id for r in rows] and 74 in [r.id for r in rows]
     assert skipped == 2, skipped  # row 75 itself and row 76 inside it
     assert "a stray quote in the row of Text# 75 swallowed 1 row(s) after it (Text# 76)" in caplog.text
+
+
+# Every book of the shared mirror (138, the new editions among them): the first six words of its story, read
+# off the cleaned text and checked by eye against the book.  No contents, front matter or boilerplate before it.
+ALL_OPENINGS = {
+    11: 'Alice was beginning to get very', 12: 'One thing was certain, that the',
+    35: 'The Time Traveller (for so it', 36: 'No one would have believed in', 43: 'Mr. Utterson the lawyer was a',
+    45: 'MRS. Rachel Lynde lived just where', 47: 'A tall, slim girl, "half-past sixteen,"',
+    51: '"Harvest is ended and summer is', 54: '"I must give him a name!"', 55: 'Dorothy lived in the midst of',
+    62: 'I am a very old man;', 74: '"Tom!"', 76: "YOU don't know about me without", 78: 'I had this story from one',
+    81: '"Magnifique!" ejaculated the Countess de Coude,', 84: 'To Mrs. Saville, England.',
+    86: '"Camelot--Camelot," said I to myself. "I', 98: 'It was the best of times,',
+    107: 'When Farmer Oak smiled, the corners', 110: 'On an evening in the latter',
+    113: 'When Mary Lennox was sent to', 120: 'SQUIRE TRELAWNEY, Dr. Livesey, and the',
+    141: 'About thirty years ago Miss Maria', 143: 'One evening of late summer, before',
+    144: 'As the streets that lead from', 145: 'Since I can do no good',
+    153: 'The schoolmaster was leaving the village,', 155: 'I address these lines--written in India--to',
+    158: 'Emma Woodhouse, handsome, clever, and rich,', 159: 'I do not propose to add',
+    161: 'The family of Dashwood had long', 174: 'The studio was filled with the', 177: 'On a brilliant day in May,',
+    204: 'Between the silver ribbon of morning', 215: '"Old longings nomadic leap, Chafing at',
+    217: '"THE BOTTOMS" succeeded to "Hell Row".', 219: 'The Nellie, a cruising yawl, swung',
+    225: 'I HAVE been asked to tell', 244: 'IN the year 1878 I took', 245: 'THE Mississippi is well worth reading',
+    284: 'Selden paused in surprise. In the', 308: 'Three invalids.--Sufferings of George and Harris.--A',
+    345: '3 May. Bistritz.--Left Munich at 8:35', 370: 'The world is so taken up',
+    394: 'IN the first place, Cranford is', 402: 'Penrod sat morosely upon the back',
+    421: 'I will begin the story of', 432: "Strether's first question, when he reached",
+    479: 'Cedric himself knew nothing whatever about', 486: 'The wind blew hard and joggled',
+    506: 'No man knew when the Shuttle', 507: 'With a single drop of ink',
+    514: '"Christmas won\'t be Christmas without any', 521: 'I was born in the year',
+    541: 'On a January evening of the', 543: 'ON a hill by the Mississippi',
+    550: 'In the days when the spinning-wheels', 558: 'I returned from the City about',
+    559: 'I had just finished breakfast and', 560: 'I spent one-third of my journey',
+    561: 'That homely proverb, used on so', 580: 'The first ray of light which', 583: 'It was the last day of',
+    599: 'While the present century was in', 619: 'The Rev. Septimus Harding was, a',
+    620: '--and then all the people cheered', 708: 'There was once a little princess',
+    709: 'Curdie was the son of Peter', 711: 'A week had passed since the', 766: 'Whether I shall turn out to',
+    767: 'All true histories contain instruction; though,', 778: 'The house was three miles from',
+    836: 'It began with the day when', 873: 'IT was the night before the', 897: 'This is Valoroso XXIV., King of',
+    902: 'The Happy Prince.', 903: 'The great bell of Beaulieu was', 910: 'Dark spruce forest frowned on either',
+    940: '"Mine ear is open, and my', 969: 'You must go back with me', 974: 'Mr Verloc, going out in the',
+    980: 'The patient, an old-fashioned man, thought', 1027: 'So it was in him, then--an',
+    1028: 'THE other day, in looking over', 1056: 'The one opened the door with',
+    1095: 'When Madeline Hammond stepped from the', 1098: 'There is a midland city in',
+    1156: 'THE towers of Zenith aspired above', 1188: 'Adam Salton sauntered into the Empire',
+    1245: 'It was a Sunday evening in', 1260: 'There was no possibility of taking',
+    1300: 'A sharp clip-crop of iron-shod hoofs', 1334: 'At the corner of a long,',
+    1342: 'It is a truth universally acknowledged,', 1400: "My father's family name being Pirrip,",
+    1438: 'THE hands on the hall-clock pointed', 1661: 'To Sherlock Holmes she is always',
+    1695: 'THE suburb of Saffron Park lay', 1709: 'As the Milvains sat down to', 1718: 'A wind sprang high in the',
+    1840: 'The Philadelphia into which Frank Algernon', 1874: 'They were not railway children to',
+    1880: 'The turf shall be my fragrant', 1900: 'Six months at sea! Yes, reader,', 1947: 'He was born with a gift',
+    1965: 'Peter Blood, bachelor of medicine and', 1969: 'At that famous period of history,',
+    2005: 'The residence of Mr. Peter Pett,', 2153: '"Oh! \'t is hard, \'t is', 2166: 'It is a curious thing that',
+    2183: 'Three men need change--Anecdote showing evil', 2233: 'Inasmuch as the scene of this',
+    2607: 'The man in the street would', 2641: '"The Signora had no business to',
+    2701: 'Call me Ishmael. Some years ago--never', 2726: 'Rose sat all alone in the',
+    2787: '"IT\'S time to go to the', 2860: 'When young Mark Robarts was leaving',
+    2870: 'DURING a portion of the first', 2891: 'One may as well begin with',
+    2948: 'They were all at Charing Cross', 3095: 'The Reading of the Will of',
+    3155: 'There are some events of which', 3176: 'For months the great pleasure excursion',
+    3285: '"There is a pleasure in the', 3294: 'Sir Oliver Tressilian sat at his',
+    3409: 'Who Will Be the New Bishop?', 3629: 'When Frank Algernon Cowperwood emerged from',
+    4045: 'IT WAS the middle of a', 4240: 'Ursula and Gudrun Brangwen sat one', 4276: "'Wooed and married and a'.'",
+    4301: 'In the troubled twilight of a', 4307: "At eight o'clock on Sunday morning,",
+    4517: 'I had the story, bit by', 4520: 'There was a large, brilliant evening',
+    5267: 'When Caroline Meeber boarded the afternoon', 5658: 'He was an inch, perhaps two,',
+    5670: '"So of course," wrote Betty Flanders,',
+}
+BOILERPLATE = re.compile(r"Gutenberg|GUTENBERG|\r|\ufeff|\[_?Illustration\b|[\u201c\u201d\u2018\u2019\u2014]|\*\*\* "
+                         r"|^Produced by|Transcriber'?s Note|^(?:Table of Contents|TABLE OF CONTENTS|Contents|CONTENTS)\.?$",
+                         re.M)
+
+
+@pytest.fixture(scope="module")
+def every_book() -> dict[int, tuple[str, bool, int]]:
+    """book -> (cleaned text, wrapper-only fallback, words between the Gutenberg markers)."""
+    from litstyle.corpus.clean import clean_book, wrapped_paragraphs
+
+    out = {}
+    for path in SHARED.glob("*.txt"):
+        raw = path.read_bytes()
+        out[int(path.stem)] = (*clean_book(raw), sum(len(p.split()) for p in wrapped_paragraphs(raw)))
+    return out
+
+
+def test_every_shared_book_starts_at_its_story(every_book: dict[int, tuple[str, bool, int]]) -> None:
+    from litstyle.corpus.clean import is_front_matter, is_heading
+
+    assert sorted(every_book) == sorted(ALL_OPENINGS), "a book was added to or removed from the shared mirror"
+    for book, (text, fallback, wrapped) in sorted(every_book.items()):
+        found = BOILERPLATE.search(text)
+        assert found is None, f"{book}: {found.group()!r} left in: {text[max(0, found.start() - 80):found.end() + 80]!r}"
+        first = text.split("\n\n")[0]
+        assert first.startswith(ALL_OPENINGS[book]), f"{book}: starts {first[:120]!r}"
+        assert not is_heading(first) and not is_front_matter(first), f"{book}: {first[:120]!r}"
+        # the full cleaning kept the book (no fallback), and what it removed is front and back matter only
+        assert not fallback and 0.86 * wrapped < len(text.split()) <= wrapped, (book, len(text.split()), wrapped)
+
+
+@pytest.mark.parametrize("paragraph,front", [
+    ("Introduction 1. The Cyclone 2. The Council with the Munchkins 3. How Dorothy Saved the Scarecrow", True),
+    ("The Blue Cross The Secret Garden The Queer Feet The Flying Stars The Invisible Man The Honour of Israel", True),
+    ("First Edition May 1888 Second Impression January 1889 Third Impression February 1902", True),
+    ("The Author of The Wizard of Oz, The Land of Oz, etc.", True),
+    ("London. J. M. Dent & Co. New York. E. P. Dutton & Co.", True),
+    ("*Project Gutenberg Etext of Five Children and It, by E. Nesbit*", True),
+    ("CHAPTER XVII. War--The American Forces Victorious--Home Again--Italy in Sight--The City of Palaces--Beauty "
+     "of the Genoese Women--The Stub-Hunters--Genoa--The Palaces and Churches of Genoa--Gorgeous Tombs--A Walk "
+     "through the Old Town--A Night at the Opera", True),  # a synopsis longer than a heading
+    ("+-----------+ | | | SMITH & TINKER'S | | Patent | +-----------+", True),
+    ("It was the best of times, it was the worst of times, it was the age of wisdom, it was the age of foolishness.",
+     False),
+    ("IN WHICH THE AUTHOR SEEKS TO CAST THE RESPONSIBILITY OF THIS STORY UPON ANOTHER.", False),  # a heading
+    ('"Tom!" said Aunt Polly, and Tom, Sid and Mary came in from the Garden by the Back Door of the House.', False),
+])
+def test_front_matter_lines(paragraph: str, front: bool) -> None:
+    from litstyle.corpus.clean import is_front_matter
+
+    assert is_front_matter(paragraph) is front

@@ -154,3 +154,8 @@ def test_the_paper_recipe_runs_on_cpu(tmp_path: Path) -> None:
     assert "| metric | zero_shot | few_shot | sft | sft few-shot | grpo | grpo few-shot |" in report
     assert "### Zero-shot" in report and "### Few-shot" in report
     assert not (run_dir / "serve" / "judge.json").exists()  # no server left behind
+    # each served model started once: the content judge for the killed first run, once for the four per-author
+    # GRPO stages and once for the eval; the generator once per model (base, SFT, four GRPO), both modes on it
+    starts = {role: (run_dir / "serve" / f"{role}.log").read_text().count("Started server process")
+              for role in ("judge", "generator")}
+    assert starts == {"judge": 3, "generator": 6}, starts

@@ -149,8 +149,8 @@ def system_prompts(ctx: StageContext, system, todo: list[dict]) -> list[list[dic
 
 
 class Generator:
-    """``llm.generator`` serving one model folder at a time: consecutive systems of one model (its zero-shot
-    and few-shot modes) share a server start."""
+    """``llm.generator`` serving one model folder at a time: the systems of one model (its zero-shot and
+    few-shot modes; the eval asks model by model) share a server start."""
 
     def __init__(self, ctx: StageContext) -> None:
         self.ctx, self.path, self.info, self._stack = ctx, None, None, ExitStack()
@@ -291,18 +291,24 @@ def run_eval(ctx: StageContext) -> None:
         scorer = Scorer(ctx, judge)
         generator = Generator(ctx)
         stack.callback(generator.close)
+        # every system's rows by the model that writes them (grpo.per_author: each author's its own), then
+        # model by model, so that a served model starts once for all the systems it writes for (zero-shot
+        # and few-shot modes, per-author models in both modes)
+        work: dict[str, list[tuple[object, list[dict], int]]] = {}
         for system in systems:
             mine = [item for item in todo_items if writes(system, item)]
             todo = [item for item in mine if key(system.name, item) not in cache.records]
             log.info("eval %s: %d stories to write (%d done before)", system.name, len(todo), len(mine) - len(todo))
-            # a system whose authors have models of their own (grpo.per_author): each author's rows by its model
             by_model: dict[str, list[dict]] = {}
             for item in todo:
                 by_model.setdefault(model_path(ctx, system, item["author"]), []).append(item)
             for model, part in by_model.items():
+                work.setdefault(model, []).append((system, part, len(by_model)))
+        for model, parts in work.items():
+            for system, part, models_of_system in parts:
                 texts, stats = generate(ctx, system, part, generator, model)
                 if stats is not None:  # per model (its stage folder's name) when there are several
-                    if len(by_model) == 1:
+                    if models_of_system == 1:
                         calls[system.name] = stats
                     else:
                         calls.setdefault(system.name, {})[Path(model).parent.name] = stats
