@@ -61,7 +61,8 @@ def run_pipeline(recipe: Recipe, *, force: bool = False, only: str | None = None
                  start: str | None = None) -> list[StageResult]:
     """Run the selected stages (all by default) in order; ``force`` reruns them.  With
     ``llm.share_servers`` the LLM servers a stage needs are started before it and kept up (shared
-    by the roles that serve the same model) until the last stage is done."""
+    by the roles that serve the same model) until the last stage is done; without it, the per-author parts of
+    one stage (``grpo.per_author``) still share the servers they need, up from the first part to the last."""
     results = []
     groups = [stages.expand(recipe, stage) for stage in select(only, start)]
     check_selection(recipe, [part for parts in groups for part in parts])
@@ -70,13 +71,11 @@ def run_pipeline(recipe: Recipe, *, force: bool = False, only: str | None = None
             # the per-author parts of one stage (grpo.per_author) share its servers (the content judge starts
             # once for every author's GRPO, not once per author); with share_servers, every stage does
             with ExitStack() as group:
-                started: set[str] = set()
-                for stage in parts:
+                for stage in parts:  # a server already up is used as it is (serve.running starts nothing)
                     if (recipe.llm.share_servers or len(parts) > 1) and \
                             (force or stale_reason(recipe, stage) is not None):
-                        for role in [r for r in stage.server_roles(recipe) if r not in started]:
+                        for role in stage.server_roles(recipe):
                             (servers if recipe.llm.share_servers else group).enter_context(serve.running(recipe, role))
-                            started.add(role)
                     own = stage.isolated or (stage.trainer and getattr(recipe, stage.trainer).accelerate_config)
                     results.append(launch(recipe, stage, force=force) if own else run_stage(recipe, stage, force=force))
     log.info("pipeline done; run dir %s\n%s", recipe.run_dir, summary(results))
