@@ -1,10 +1,13 @@
 """Style reward: 16 completions scored against 1 reference with the cached scorer (reference
 encoded once, completions in one batch) versus encoding each (completion, reference) pair anew,
-in one run.  Texts are ~500-word chunks of the shared Gutenberg books.
+in one run; then the cross-book verifier's style reward (``judge.style_score: verifier``) on the same 16
+completions, fitted here on 20 chunks of each of 8 books by 4 authors.  Texts are ~500-word chunks of the
+shared Gutenberg books.
 
     .venv/bin/python benchmarks/bench_style_reward.py [--model minilm] [--repeat 3]
 
-Prints both wall times and the ratio (target >= 1.8x).
+Prints the wall times and the ratio (target >= 1.8x), and the verifier's time for the 16 completions (target:
+rewards < 10 % of a GRPO step; compare with benchmarks/bench_grpo_step.py).
 """
 
 from __future__ import annotations
@@ -19,6 +22,10 @@ from litstyle import models
 from litstyle.corpus.chunk import pack, sentence_units
 from litstyle.corpus.clean import clean_text
 from litstyle.style.scorer import StyleScorer
+from litstyle.style.verifier import Verifier
+
+VERIFIER_BOOKS = {"Mark Twain": [74, 86], "Charles Dickens": [98, 1400], "Jane Austen": [1342, 158],
+                  "Thomas Hardy": [110, 153]}
 
 
 def per_pair(scorer: StyleScorer, completions: list[str], reference: str) -> list[float]:
@@ -55,6 +62,15 @@ def main() -> None:
     print(f"per-pair encoding : {naive:.2f} s")
     print(f"cached scorer     : {cached:.2f} s")
     print(f"speed-up: {naive / cached:.2f}x (target >= 1.8x)")
+    rows = [(author, book, chunk) for author, books in VERIFIER_BOOKS.items() for book in books
+            for chunk in pack(sentence_units(clean_text((mirror / f"{book}.txt").read_bytes())), 500)[0][:20]]
+    verifier = Verifier.fit([r[2] for r in rows], [r[0] for r in rows], [r[1] for r in rows])
+    best = float("inf")
+    for _ in range(args.repeat):
+        started = time.perf_counter()
+        verifier.score(texts, ["Mark Twain"] * len(texts))
+        best = min(best, time.perf_counter() - started)
+    print(f"verifier reward   : {best:.3f} s for 16 completions ({best / cached:.2f}x the cached judge)")
 
 
 if __name__ == "__main__":

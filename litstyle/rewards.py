@@ -7,7 +7,8 @@ returns one float or ``None`` (a failed judge call: that completion is left out 
 ``grpo.failed_reward``; never a 0) per completion.  ``build_rewards`` turns the recipe's ``grpo.reward_funcs`` into callables; rewards
 that need a resource (the style judge, the content-judge client) get it from ``Resources``.
 
-- ``style``: cosine of the style judge between completion and the row's ``sample_text``.
+- ``style``: the run's style score (``judge.style_score``): the style judge's cosine between completion and
+  the row's ``sample_text``, or the verifier's calibrated P(the row's ``author`` wrote the completion).
 - ``content``: the LLM content judge (digit / 10, rule gates in code), async, over HTTP.
 - ``completeness``: the reference code's length/ending curve, scaled to the recipe's word range.
 - ``anti_copy``: the share of the completion not covered by word n-grams of ``sample_text`` or the prompt
@@ -67,7 +68,7 @@ class Resources:
     max_words: int = REF_MAX
     strict_ending: bool = False
     copy_ngram: int = 8
-    style_scorer: Any = None  # litstyle.style.scorer.StyleScorer
+    style_scorer: Any = None  # litstyle.style.scorer.StyleScore
     content_judge: Any = None  # litstyle.llm.judge.ContentJudge
     client: Any = None  # the content judge's LLMClient (call statistics)
     failures: dict[str, int] = field(default_factory=dict)  # reward name -> None rewards so far
@@ -102,9 +103,10 @@ def make_style(res: Resources) -> Callable:
 
     async def style(prompts: Sequence, completions: Sequence, **kwargs: Any) -> list[float | None]:
         samples = _column(kwargs, "sample_text", len(completions))
+        authors = _column(kwargs, "author", len(completions))
         texts = [text_of(c) for c in completions]
-        # the encoder runs in a thread so that the async content judge's HTTP calls overlap with it
-        return await asyncio.to_thread(res.style_scorer.score, texts, samples)
+        # the scorer runs in a thread so that the async content judge's HTTP calls overlap with it
+        return await asyncio.to_thread(res.style_scorer.score, texts, samples, authors)
     return style
 
 

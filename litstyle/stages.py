@@ -25,6 +25,11 @@ from litstyle.sft.stage import build_sft_data
 from litstyle.sft.train import train_sft
 
 
+def judge_inputs(recipe: Recipe) -> tuple[str, ...]:
+    """The judge reads the corpus chunks only to train the verifier."""
+    return ("judge_pairs",) + (("corpus",) if recipe.judge.verifier.enabled else ())
+
+
 def grpo_inputs(recipe: Recipe) -> tuple[str, ...]:
     """GRPO reads the judge only for the style reward and the SFT model only when it starts from it."""
     return ("grpo_data",) + (("judge",) if "style" in recipe.grpo.reward_funcs else ()) + \
@@ -63,7 +68,8 @@ STAGES: list[Stage] = [
           script="data_processing/build_judge_pairs.py", servers=_judge_pairs_servers),
     Stage("judge", train_judge, sections=("judge", "models.encoder", "models.trust_remote_code", "models.revision",
                                           "judge_benchmark.window_words"),
-          inputs=("judge_pairs",), description="fine-tune the sentence-transformer style judge (cosine or triplet loss, text view)",
+          inputs=judge_inputs,
+          description="fine-tune the sentence-transformer style judge (cosine or triplet loss, text view), the verifier",
           script="Train/sentence_trainer.py", isolated=True, trainer="judge"),
     Stage("judge_benchmark", run_benchmark, sections=("judge_benchmark", "models.encoder"),
           inputs=("corpus", "judge_pairs", "judge"),

@@ -159,6 +159,10 @@ def test_a_recipe_extends_another_with_only_its_changes(tmp_path: Path) -> None:
 def test_chunk_sizes_are_checked_for_the_stages_that_run(capsys: pytest.CaptureFixture[str]) -> None:
     """A judge-only run does not need the SFT reference size; the whole pipeline (and --check) does."""
     small = ["corpus.chunk_words=[128]", "judge_benchmark.chunk_words=[128]"]
+    # the demo's verifier trains on 500-word chunks: the judge stage needs them
+    assert pipeline.main(["--config", str(DEMO), "--check", "--only", "corpus,judge_pairs,judge", *small]) == 2
+    assert "judge.verifier.words: 500 is not one of corpus.chunk_words [128]" in capsys.readouterr().err
+    small.append("judge.verifier.words=128")
     assert pipeline.main(["--config", str(DEMO), "--check", "--only", "corpus,judge_pairs,judge", *small]) == 0
     assert pipeline.main(["--config", str(DEMO), "--check", "--from", "sft", *small]) == 2
     assert "grpo_data.sample_words: 500 is not one of corpus.chunk_words [128]" in capsys.readouterr().err
@@ -274,29 +278,29 @@ def test_sigterm_is_handled_like_ctrl_c(capsys: pytest.CaptureFixture[str]) -> N
 # The stage hashes of every shipped recipe (read from the project folder), pinned: a change that moves one
 # makes every run dir of that recipe stale.  Change a pin only when the recipe's results change on purpose.
 PINNED_HASHES = {
-    "demo_cpu.yaml": ("b6cd300674a3bd2d", {
-        "models": "86f74c05cffa", "corpus": "24e1ef3fb2a7", "judge_pairs": "38fecdc71172", "judge": "18cdd7059389",
-        "judge_benchmark": "22c7def97ece", "sft_data": "3221fcc87562", "sft": "f0478acb17e8",
+    "demo_cpu.yaml": ("8c95a71b015794fa", {
+        "models": "86f74c05cffa", "corpus": "24e1ef3fb2a7", "judge_pairs": "38fecdc71172", "judge": "ba5d88e997ff",
+        "judge_benchmark": "28533d18f6ab", "sft_data": "3221fcc87562", "sft": "f0478acb17e8",
         "grpo_data": "8e5c199a7d2e", "grpo": "31f0562f054b", "eval": "ee50dfd06bdc"}),
-    "h100x4.yaml": ("fefd80edb1e30056", {
-        "models": "be383788f4b2", "corpus": "1b7eeda2c9c2", "judge_pairs": "e65d20d5e7d1", "judge": "c7aa459f5cbb",
-        "judge_benchmark": "522d3ee4f0fe", "sft_data": "030d048a91f0", "sft": "466c93855148",
+    "h100x4.yaml": ("cba0136ebee80210", {
+        "models": "be383788f4b2", "corpus": "1b7eeda2c9c2", "judge_pairs": "e65d20d5e7d1", "judge": "80b9afd1231f",
+        "judge_benchmark": "6b77d32415f7", "sft_data": "030d048a91f0", "sft": "466c93855148",
         "grpo_data": "45fc590823bf", "grpo": "229e96a0f7c7", "eval": "5e95ae0de4ee"}),
-    "h100x4_cpu.yaml": ("ea42dcd8a7eabd93", {
-        "models": "86f74c05cffa", "corpus": "bc138befa636", "judge_pairs": "0b0e0f5c68a8", "judge": "71ed8ab7a5bf",
-        "judge_benchmark": "9d1b11bfbc6d", "sft_data": "7b064a3d7459", "sft": "a183ddeee7dc",
+    "h100x4_cpu.yaml": ("ba322d27ec2cd07c", {
+        "models": "86f74c05cffa", "corpus": "bc138befa636", "judge_pairs": "0b0e0f5c68a8", "judge": "89a77ad9c0ed",
+        "judge_benchmark": "138abf2bc8b2", "sft_data": "7b064a3d7459", "sft": "a183ddeee7dc",
         "grpo_data": "60a92af43c7c", "grpo": "eec034288986", "eval": "ab0170e1d5c3"}),
-    "h100x4_released.yaml": ("b1912ddb1271c867", {
-        "models": "c0e0aa27e384", "corpus": "1b7eeda2c9c2", "judge_pairs": "eafeb85bf12b", "judge": "ca70107e49c5",
-        "judge_benchmark": "421c0d1c5dbb", "sft_data": "030d048a91f0", "sft": "31107504db51",
+    "h100x4_released.yaml": ("62b776bcf003635a", {
+        "models": "c0e0aa27e384", "corpus": "1b7eeda2c9c2", "judge_pairs": "eafeb85bf12b", "judge": "211c9ebc1ac4",
+        "judge_benchmark": "5a96c678d181", "sft_data": "030d048a91f0", "sft": "31107504db51",
         "grpo_data": "1ab372c8a9e2", "grpo": "0a73c5ca0014", "eval": "df051a8d61fb"}),
-    "judge_cpu.yaml": ("4c283ddf36aec494", {
-        "models": "86f74c05cffa", "corpus": "837a7d11f3ce", "judge_pairs": "70b2626169ae", "judge": "624a3b23113f",
-        "judge_benchmark": "a9253056fd03", "sft_data": "514a1a252af0", "sft": "556318d57bec",
+    "judge_cpu.yaml": ("edcd56e78520051f", {
+        "models": "86f74c05cffa", "corpus": "7c8442b3477c", "judge_pairs": "b4819f1528c9", "judge": "017238d3277e",
+        "judge_benchmark": "6e036696a566", "sft_data": "514a1a252af0", "sft": "556318d57bec",
         "grpo_data": "922ee9d3d84b", "grpo": "1fd83495013a", "eval": "a27f5cbc7c0f"}),
-    "study_cpu.yaml": ("026d71795518bf7b", {
-        "models": "86f74c05cffa", "corpus": "a2ff79ea5da0", "judge_pairs": "feddf51ceb34", "judge": "20a01d91a42b",
-        "judge_benchmark": "b40b7c8943aa", "sft_data": "3f8cbbc56297", "sft": "db6421a9a9c2",
+    "study_cpu.yaml": ("cb4682996740fc04", {
+        "models": "86f74c05cffa", "corpus": "a2ff79ea5da0", "judge_pairs": "feddf51ceb34", "judge": "02d62b1c1b04",
+        "judge_benchmark": "e053c1162b0c", "sft_data": "3f8cbbc56297", "sft": "db6421a9a9c2",
         "grpo_data": "63f2bbd728e6", "grpo": "95132df0b043", "eval": "39801f98f8a6"}),
 }
 

@@ -21,10 +21,12 @@ from litstyle.judge.benchmark import auc_eer, bootstrap_auc, per_author_auc, sam
 from litstyle.style.stylometry import CharNgrams, FunctionWords
 from litstyle.rundir import run_stage
 
-# config/judge_cpu.yaml (all 62 books, all_books with 2 leave-book-out folds, fused at 500 words) cut to 960
-# extreme pairs, 40 steps of 128-word pairs per judge (3 judges): ~8 min on 2 CPU cores.
+# config/judge_cpu.yaml (all 138 books, all_books, fused at 500 words, the verifier) cut to 2 leave-book-out
+# folds, 960 extreme pairs, 40 steps of 128-word pairs per judge (3 judges), verifiers on 10 chunks a book,
+# pairs at 128 words, profiles at 128 and 500: ~9 min on 2 CPU cores.
 JUDGE_CPU = REPO / "config" / "judge_cpu.yaml"
-RECIPE = ["judge_benchmark.chunk_words=[128]", "judge_benchmark.pairs_per_class=150",
+RECIPE = ["judge_pairs.folds=2", "judge.verifier.chunks_per_book=10", "judge_benchmark.profile_words=[128, 500]",
+          "judge_benchmark.chunk_words=[128]", "judge_benchmark.pairs_per_class=150",
           "judge_benchmark.bootstrap=200", "judge_pairs.train_pairs=960", "judge_pairs.eval_pairs=60",
           "judge.max_steps=40", "judge.max_seq_length=128", "judge.eval_steps=20", "judge.save_steps=20",
           "judge.fused_reference_chunks=500"]
@@ -86,15 +88,29 @@ def test_judges_and_baselines_on_unseen_authors_and_folds(tmp_path: Path, caplog
     auc = {(row["set"], row["method"]): row["auc"] for row in report["rows"]}
     print(f"\nAUC at 128 words: {auc}")
     assert {m for _, m in auc} == {"function words", "char n-grams", "char 1-5-grams", "punctuation", "sentence lengths",
-                                   "function-word n-grams", "base", "fine-tuned", "judge cosine only"}
+                                   "function-word n-grams", "base", "fine-tuned", "judge cosine only", "verifier"}
     for row in report["rows"]:
         assert row["auc_low"] < row["auc"] < row["auc_high"] and row["per_author"]
         assert 0 <= row["same_book_auc"] <= 1 and row["book_gap"] == pytest.approx(row["same_book_auc"] - row["auc"])
         if row["set"] == "unseen books (folds)":  # two folds, each its own judge; pooled AUC between them or near
             assert len(row["fold_aucs"]) == 2 and row["fold_sd"] >= 0
             assert min(row["fold_aucs"]) - 0.05 < row["auc"] < max(row["fold_aucs"]) + 0.05
-    strong = ("fine-tuned", "judge cosine only", "base", "function words", "char n-grams", "char 1-5-grams")
+    strong = ("fine-tuned", "judge cosine only", "base", "function words", "char n-grams", "char 1-5-grams", "verifier")
     assert min(v for (_, m), v in auc.items() if m in strong) > 0.5
+    # the reward's task: chunks of each fold's held-out books against every training author's profile; the
+    # encoders at the pair size (128) only, the stylometric families and the fold verifiers at both sizes
+    profiles = {(r["method"], r["words"]): r for r in report["profile_rows"]}
+    print("profiles:", {k: (round(r["own_auc"], 3), round(r["n_way"]["accuracy"], 3)) for k, r in profiles.items()})
+    assert {m for m, w in profiles if w == 500} == {"function words", "char n-grams", "char 1-5-grams", "punctuation",
+                                                    "sentence lengths", "function-word n-grams", "verifier"}
+    assert {m for m, w in profiles if w == 128} == {m for _, m in auc}
+    for (method, words), row in profiles.items():
+        assert row["set"] == "unseen books (folds)" and row["own_auc_low"] < row["own_auc"] < row["own_auc_high"]
+        assert row["n_way"]["low"] <= row["n_way"]["accuracy"] <= row["n_way"]["high"] and row["authors"] >= 30
+        assert 0 <= row["four_way"]["accuracy"] <= 1 and set(row["four_way"]) == {"accuracy", "low", "high", "chunks"}
+    verifier, char = profiles[("verifier", 500)], profiles[("char n-grams", 500)]
+    assert verifier["own_auc"] > 0.9 and verifier["n_way"]["accuracy"] > char["n_way"]["accuracy"]  # it learned
+    assert "## Author profiles (the reward's task)" in (result.path / "report.md").read_text()
     assert re.search(r"unseen authors +fine-tuned +128 words: AUC 0\.\d+ \[0\.\d+, 0\.\d+\]", caplog.text)
     trained = set(json.loads((tmp_path / "judge_pairs" / "manifest.json").read_text())
                   ["counts"]["splits"]["train"]["authors"])
@@ -104,10 +120,16 @@ def test_judges_and_baselines_on_unseen_authors_and_folds(tmp_path: Path, caplog
     metrics = json.loads((tmp_path / "judge" / "metrics.json").read_text())
     assert [f["held_out_books"] for f in metrics["folds"]] == folds
     assert all(f["train_pairs"] == metrics["train_pairs"] == 960 for f in metrics["folds"])
+    # judge.keep_base_if_worse: a judge whose validation spearman fell below the base encoder's is the base again
+    spearman = [metrics[k]["validation"]["validation_spearman_cosine"] for k in ("base", "fine_tuned")]
+    assert metrics["kept_base"] == (spearman[1] < spearman[0])
     assert set(metrics["fused_weights"]) == {"judge", "function words", "char 1-5-grams", "punctuation",
                                              "sentence lengths", "function-word n-grams"}
     for k in range(2):
         assert (tmp_path / "judge" / "folds" / str(k) / "model" / "litstyle_fused.json").is_file()
+        assert (tmp_path / "judge" / "folds" / str(k) / "model" / "litstyle_verifier.npz").is_file()
+        held = set(folds[k])  # each fold's verifier trained on none of its books' chunks
+        assert metrics["folds"][k]["verifier"]["books"] == metrics["verifier"]["books"] - len(held)
     calibration = json.loads((result.path / "calibration.json").read_text())
     for judge in ("base", "fine-tuned", "judge cosine only"):
         assert calibration[judge]["set"] == "unseen books (folds)"

@@ -72,6 +72,28 @@ class JudgeBenchmarkConfig(Section):
     reference_chunks: int = Field(2000, ge=10)  # training-book chunks the baselines are fitted on (a seeded sample)
     bootstrap: int = Field(1000, ge=100)  # resamples of the AUC's 95 % interval
     window_words: int | None = Field(200, gt=0)  # encode long texts in windows (None: truncate)
+    # the profile task (litstyle.judge.profiles): chunks of unseen books against author profiles, at these sizes
+    # (None: chunk_words; the encoders join it at the chunk_words sizes only, elsewhere stylometry and verifier)
+    profile_words: list[int] | None = None
+    profile_chunks: int = Field(20, ge=1)  # chunks of an author's training books in its profile
+    profile_test_chunks: int = Field(10, ge=1)  # chunks of each held-out book scored
+
+
+class VerifierConfig(Section):
+    """``judge.verifier``: the cross-book authorship verifier (litstyle.style.verifier), trained in the judge
+    stage on corpus chunks of the training books (each fold's without the fold's books), saved with the judge."""
+
+    enabled: bool = False
+    words: int = Field(500, gt=0)  # the corpus chunk size it trains on (the length the rewards judge)
+    features: dict[Stylometry, int] = Field(  # profile families -> vocabulary size (litstyle.style.stylometry)
+        default_factory=lambda: {"char n-grams": 3000, "function words": 300, "function-word n-grams": 500,
+                                 "punctuation": 40}, min_length=1)
+    keep_words: int = Field(2000, ge=0)  # topic-masked view: shared words kept (0: raw text)
+    c: float = Field(0.5, gt=0)  # LinearSVC regularisation of the author profiles
+    pairs: int = Field(2000, ge=10)  # cross-book pairs (per class) of the pair model
+    chunks_per_book: int = Field(60, ge=2)  # a seeded sample of each training book's chunks
+    harden: float = Field(1.0, ge=0.0)  # spliced hard negatives per author, as a share of its chunks (0: none)
+    min_words: int = Field(50, ge=1)  # shorter texts score 0
 
 
 class JudgeTrainConfig(TrainerSection):
@@ -98,6 +120,12 @@ class JudgeTrainConfig(TrainerSection):
     fused_features: dict[Stylometry, int] = Field(  # feature -> vocabulary size (litstyle.style.stylometry)
         default_factory=lambda: {"function words": 300, "char n-grams": 2000}, min_length=1)
     fused_reference_chunks: int = Field(2000, ge=10)  # training chunks the stylometric features are fitted on
+    # training that lowers the validation spearman below the base encoder's: warn and save the base encoder
+    keep_base_if_worse: bool = False
+    verifier: VerifierConfig = Field(default_factory=VerifierConfig)
+    # what the style reward, the SFT filter and the eval's style column use: the judge's (fused) cosine with the
+    # row's sample text, or the verifier's P(the row's author wrote it) (needs verifier.enabled)
+    style_score: Literal["judge", "verifier"] = "judge"
 
     # the stage names its validation evaluator "validation"; early stopping watches this metric
     METRIC: ClassVar[str] = "eval_validation_spearman_cosine"
@@ -107,6 +135,12 @@ class JudgeTrainConfig(TrainerSection):
         (sentence-transformers' EmbeddingSimilarityEvaluator, cosine) and, for the cosine loss (scored
         validation pairs), the validation loss.  ``metric_for_best_model`` must be one of them."""
         return [self.METRIC, "eval_validation_pearson_cosine"] + (["eval_loss"] if self.loss == "cosine" else [])
+
+    @model_validator(mode="after")
+    def _style_score(self) -> JudgeTrainConfig:
+        if self.style_score == "verifier" and not self.verifier.enabled:
+            raise ValueError("style_score verifier needs the verifier trained: set judge.verifier.enabled: true")
+        return self
 
     @model_validator(mode="after")
     def _as_is(self) -> JudgeTrainConfig:

@@ -49,16 +49,18 @@ class Recipe(Section):
         if self.judge_pairs.chunk_words not in self.corpus.chunk_words:
             raise ValueError(f"judge_pairs.chunk_words {self.judge_pairs.chunk_words} is not one of "
                              f"corpus.chunk_words {self.corpus.chunk_words}")
-        missing = [w for w in self.judge_benchmark.chunk_words if w not in self.corpus.chunk_words]
-        if missing:
-            raise ValueError(f"judge_benchmark.chunk_words {missing} are not in corpus.chunk_words "
-                             f"{self.corpus.chunk_words}")
+        for key in ("chunk_words", "profile_words"):
+            missing = [w for w in getattr(self.judge_benchmark, key) or [] if w not in self.corpus.chunk_words]
+            if missing:
+                raise ValueError(f"judge_benchmark.{key} {missing} are not in corpus.chunk_words "
+                                 f"{self.corpus.chunk_words}")
         return self
 
     def check_chunk_sizes(self, stages: Iterable[str]) -> None:
         """The corpus chunk sizes that ``stages`` read exist (else they fail after the stages before them
         ran).  Called by every entry point for the stages it will run (``--check``: all of them)."""
         sizes = {"judge_pairs": {"judge_pairs.fusion_words": self.judge_pairs.fusion_words or self.judge_pairs.chunk_words},
+                 "judge": {"judge.verifier.words": self.judge.verifier.words} if self.judge.verifier.enabled else {},
                  "sft_data": {"sft_data.reference_words": self.sft_data.reference_words,
                               **({"sft_data.corpus_words": self.sft_data.corpus_words}
                                  if self.sft_data.source == "corpus" else {})},

@@ -4,8 +4,9 @@ Systems (``eval.systems``): ``zero_shot`` / ``few_shot`` (the base policy with t
 with ``shots`` excerpts of the author), ``sft`` and ``grpo`` (the stages' models), ``external`` (any
 OpenAI-compatible server by model name and base_url).  For every author x test plot of
 ``grpo_data`` (never trained on), ``stories_per_plot`` stories per system, each paired with that
-row's ``sample_text``.  Per story: style (judge cosine to the sample) and its scaled score (the
-judge benchmark's calibration), content (the judge server), completeness, words, ``THE END.``,
+row's ``sample_text``.  Per story: style (the rewards' style score, ``judge.style_score``: the judge cosine
+to the sample and its scaled score by the judge benchmark's calibration, or the verifier's calibrated
+P(the row's author wrote it), its own scaled score), content (the judge server), completeness, words, ``THE END.``,
 copy rate, distinct-2 and authorship attribution (nearest author centroid of judge embeddings of
 every corpus author's chunks); and two measures the reward never saw: P(author) and the top-1 author of
 an independent authorship classifier (``litstyle.eval.metrics.AuthorClassifier``, trained on the same
@@ -42,7 +43,7 @@ from litstyle.registry import author_stage, base_stage, curve_model
 from litstyle.rewards import completeness_score
 from litstyle.rundir import StageContext
 from litstyle.serve import client_for
-from litstyle.style.scorer import StyleScorer, judge_scorer
+from litstyle.style.scorer import StyleScore, StyleScorer, judge_scorer, style_score
 from litstyle.text import copy_rate, count_words, distinct_n, ends_properly
 from litstyle.training import finish_checkpoints, stamped_dir
 
@@ -219,6 +220,10 @@ class Scorer:
                         "authors, scaled style is left out; see judge_benchmark/report.md", cfg.scale,
                         cfg.judge_calibration, self.high, self.low)
         self.style = judge_scorer(recipe, ctx.inputs["judge"])
+        # the style column: the rewards' style score (judge.style_score); the verifier's is a calibrated
+        # probability, its own scaled score
+        self.verifier = recipe.judge.style_score == "verifier"
+        self.reward_style = style_score(recipe, ctx.inputs["judge"]) if self.verifier else StyleScore(judge=self.style)
         chunks = load_from_disk(str(ctx.inputs["corpus"] / "chunks"))
         by_author: dict[str, list[str]] = {}
         for author, text, words in zip(chunks["author"], chunks["text"], chunks["target_words"]):
@@ -241,7 +246,8 @@ class Scorer:
     def score(self, system: str, todo: list[dict], texts: list[str | None]) -> list[dict]:
         ok = [i for i, t in enumerate(texts) if t is not None]
         stories = [texts[i] for i in ok]
-        style = self.style.score(stories, [todo[i]["sample_text"] for i in ok]) if ok else []
+        style = (self.reward_style.score(stories, [todo[i]["sample_text"] for i in ok], [todo[i]["author"] for i in ok])
+                 if ok else [])
         guessed = attribute(self.style.encode(stories), self.authors, self.centres) if ok else []
         classified = self.classifier.predict(stories, [todo[i]["author"] for i in ok])
         base = self.base.score(stories, [todo[i]["sample_text"] for i in ok]) if ok else []
@@ -258,8 +264,8 @@ class Scorer:
             text, item = texts[i], todo[i]
             records[i].update({
                 "style": round(style[j], 6),
-                "style_scaled": (round(scaled_style(style[j], self.low, self.high), 6)
-                                 if self.scaled else None),
+                "style_scaled": (round(style[j], 6) if self.verifier else
+                                 round(scaled_style(style[j], self.low, self.high), 6) if self.scaled else None),
                 "content": content[j],
                 "completeness": round(completeness_score(text, pcfg.min_words, pcfg.max_words), 6),
                 "words": count_words(text), "end": float(ends_properly(text)),

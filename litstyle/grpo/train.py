@@ -40,7 +40,7 @@ from litstyle.llm.judge import ContentJudge
 from litstyle.registry import curve_model, reward_short_name
 from litstyle.rewards import Resources, build_rewards
 from litstyle.rundir import StageContext
-from litstyle.style.scorer import judge_scorer
+from litstyle.style.scorer import style_score
 from litstyle.training import (checkpoint_dir, finish_checkpoints, load_tokenizer, lora_config, resume_point,
                                save_policy, write_history, zero3_off)
 
@@ -82,7 +82,7 @@ def resources(ctx: StageContext, stack: ExitStack) -> Resources:
                     strict_ending=cfg.strict_ending, copy_ngram=cfg.copy_ngram)
     if "style" in cfg.reward_funcs:
         with zero3_off():  # the judge loads whole on each rank, not partitioned like the policy under ZeRO-3
-            res.style_scorer = judge_scorer(recipe, ctx.inputs["judge"])
+            res.style_scorer = style_score(recipe, ctx.inputs["judge"])
     if "content" in cfg.reward_funcs:
         client = judge_client(ctx, stack)
         res.content_judge = ContentJudge.from_file(client, ctx.read_file(recipe.llm.judge_prompt))

@@ -18,7 +18,11 @@ frequencies of the most frequent features, z-scored per feature, then cosine:
 class, a per-author AUC table, a Markdown report, box plots and ROC curves (PNG), and the calibration
 constants of the scaled style score (cross-author Q1 and median, same-author median and Q3:
 :mod:`litstyle.style.calibration`) of every judge, at the largest chunk size, on the folds or the unseen
-books when there are (the target authors are trained authors then), else on the unseen authors.
+books when there are (the target authors are trained authors then), else on the unseen authors.  The
+cross-book verifier saved with a judge (``litstyle.style.verifier``) is scored on the same pairs (its P(same
+author)), and on the reward's own task, author profiles (``litstyle.judge.profiles``): chunks of unseen
+books against every training author's profile, own-profile AUC and N-way / 4-way attribution, at
+``judge_benchmark.profile_words``.
 """
 
 from __future__ import annotations
@@ -32,16 +36,20 @@ import numpy as np
 
 from litstyle import plots
 from litstyle.errors import StageError
+from litstyle.judge import profiles as prof
 from litstyle.judge.pairs import BOOK_SPLIT, FOLDS_DIR, PairSampler
+from litstyle.judge.stats import auc, auc_eer, bootstrap_auc
 from litstyle.rundir import StageContext
 from litstyle.style.calibration import calibrate
 from litstyle.style.scorer import StyleScorer, judge_scorer
 from litstyle.style.stylometry import FEATURES
+from litstyle.style.verifier import Verifier
 
 log = logging.getLogger(__name__)
 
 UNSEEN_AUTHORS, UNSEEN_BOOKS = "unseen authors", "unseen books"
 UNSEEN_BOOKS_FOLDS = "unseen books (folds)"  # all_books: leave-book-out folds, pooled
+VERIFIER = "verifier"
 
 
 Item = tuple[str, int, str]  # (author, book id, text)
@@ -81,33 +89,6 @@ def cosines(embed: Callable[[list[str]], np.ndarray], pairs: list) -> np.ndarray
     left = embed([a[1] for a, _ in pairs])
     right = embed([b[1] for _, b in pairs])
     return np.sum(left * right, axis=1)
-
-
-def auc(same: np.ndarray, cross: np.ndarray) -> float:
-    """ROC AUC = P(same-author cosine > different-author cosine), ties counting half (Mann-Whitney)."""
-    from scipy.stats import rankdata
-
-    ranks = rankdata(np.r_[same, cross])
-    n1, n2 = len(same), len(cross)
-    return float((ranks[:n1].sum() - n1 * (n1 + 1) / 2) / (n1 * n2))
-
-
-def auc_eer(same: np.ndarray, cross: np.ndarray) -> tuple[float, float]:
-    from sklearn.metrics import roc_curve
-
-    fpr, tpr, _ = roc_curve(np.r_[np.ones(len(same)), np.zeros(len(cross))], np.r_[same, cross])
-    fnr = 1 - tpr
-    i = int(np.argmin(np.abs(fnr - fpr)))
-    return auc(same, cross), float((fpr[i] + fnr[i]) / 2)
-
-
-def bootstrap_auc(same: np.ndarray, cross: np.ndarray, reps: int, seed: int) -> tuple[float, float]:
-    """95 % percentile interval of the AUC, resampling each class with replacement."""
-    rng = np.random.default_rng(seed)
-    values = [auc(same[rng.integers(0, len(same), len(same))], cross[rng.integers(0, len(cross), len(cross))])
-              for _ in range(reps)]
-    low, high = np.percentile(values, [2.5, 97.5])
-    return float(low), float(high)
 
 
 def per_author_auc(same_pairs: list, cross_pairs: list, same: np.ndarray, cross: np.ndarray) -> dict[str, float]:
@@ -166,8 +147,8 @@ def _methods(cfg, reference: list[str], judges: dict[str, StyleScorer]) -> dict[
     methods = {name: FEATURES[name](reference, n).embed for name, n in cfg.stylometry.items()}
     methods.update({name: s.encode for name, s in judges.items()})
     methods = {name: memo(embed) for name, embed in methods.items()}
-    tuned = judges["fine-tuned"]
-    if tuned.fusion:  # the fused embedding extends the judge's own: encode once
+    tuned = judges.get("fine-tuned")
+    if tuned is not None and tuned.fusion:  # the fused embedding extends the judge's own: encode once
         only = methods["judge cosine only"]
         methods["fine-tuned"] = memo(lambda texts: tuned.fusion.embed(only(texts), [tuned.view.apply(t) for t in texts]))
     return methods
@@ -180,14 +161,19 @@ def _reference(recipe, chunks: list[Item], books: set[int]) -> list[str]:
         reference, min(len(reference), recipe.judge_benchmark.reference_chunks))
 
 
-def _score(methods: dict[str, Callable], pool: list[Item], anchor, n: int, rng: random.Random) -> dict:
-    """Pairs of a set (same-author/different-book, different-author, same-book) and every method's cosines."""
+def _score(methods: dict[str, Callable], pool: list[Item], anchor, n: int, rng: random.Random,
+           verifier: Verifier | None = None) -> dict:
+    """Pairs of a set (same-author/different-book, different-author, same-book) and every method's cosines
+    (the verifier's: its P(same author) of the pair)."""
     same_pairs, cross_pairs = sample_pairs(pool, n, rng, anchor)
     book_pairs = same_book_pairs(pool, n, rng, anchor)
     out = {"pairs": (same_pairs, cross_pairs), "cosines": {}}
-    for method, embed in methods.items():
-        out["cosines"][method] = (cosines(embed, same_pairs), cosines(embed, cross_pairs),
-                                  cosines(embed, book_pairs) if book_pairs else np.zeros(0))
+    scorers = {method: lambda pairs, e=embed: cosines(e, pairs) for method, embed in methods.items()}
+    if verifier is not None:
+        scorers[VERIFIER] = lambda pairs: verifier.pair_scores([a[1] for a, _ in pairs], [b[1] for _, b in pairs])
+    for method, score in scorers.items():
+        out["cosines"][method] = (score(same_pairs), score(cross_pairs),
+                                  score(book_pairs) if book_pairs else np.zeros(0))
     return out
 
 
@@ -231,28 +217,51 @@ def run_benchmark(ctx: StageContext) -> None:
         raise StageError(f"judge_benchmark: split.json has {len(folds)} leave-book-out folds but no fold judge in "
                          f"{', '.join(missing)}: rerun the judge stage (--force --only judge)")
     fold_judges = [{"base": base, **_judges(recipe, d)} for d in fold_dirs]
+    verifier = Verifier.load(ctx.inputs["judge"] / "model")
+    fold_verifiers = [Verifier.load(d / "model") for d in fold_dirs]
     train_books = {int(b) for b, s in split["books"].items() if s == "train"}
-    rows, results, authors = [], {}, {}
-    for words in cfg.chunk_words:
+    test_books = {int(b) for b, s in split["books"].items() if s == BOOK_SPLIT}
+    rows, results, authors, profile_rows = [], {}, {}, []
+    profile_words = cfg.profile_words if cfg.profile_words is not None else cfg.chunk_words
+    for words in sorted(set(cfg.chunk_words) | set(profile_words)):
         subset = [(a, b, t) for a, b, t, w in zip(chunks["author"], chunks["book_id"], chunks["text"],
                                                    chunks["target_words"]) if w == words]
         if not subset:
-            raise StageError(f"judge_benchmark.chunk_words: no corpus chunks of {words} words "
+            raise StageError(f"judge_benchmark.chunk_words / profile_words: no corpus chunks of {words} words "
                              f"(corpus.chunk_words must include it)")
+        pairs, profiles = words in cfg.chunk_words, words in profile_words
+        # the encoders join the profile task at the pair sizes only (elsewhere: stylometry and verifier, cheap)
+        encoders = pairs
         scored: dict[str, list[dict]] = {}
-        methods = _methods(cfg, _reference(recipe, subset, train_books), judges)
-        for set_name, (pool, anchor) in _eval_sets(split, subset).items():
+        methods = _methods(cfg, _reference(recipe, subset, train_books), judges if encoders else {})
+        for set_name, (pool, anchor) in _eval_sets(split, subset).items() if pairs else ():
             rng = random.Random(f"{recipe.run.seed}:bench:{words}:{set_name}")
-            scored[set_name] = [_score(methods, pool, anchor, cfg.pairs_per_class, rng)]
+            scored[set_name] = [_score(methods, pool, anchor, cfg.pairs_per_class, rng, verifier)]
+        profile_parts: dict[str, list] = {}
+        if profiles and mode == "book_disjoint" and not folds:  # the judge never saw the test books
+            _profiles(profile_parts, methods, verifier, subset, train_books | test_books, test_books, cfg,
+                      f"{recipe.run.seed}:{words}")
         if folds:  # each fold's judge and baselines never saw the fold's books
             pool = [c for c in subset if c[1] in train_books]
-            scored[UNSEEN_BOOKS_FOLDS] = []
+            if pairs:
+                scored[UNSEEN_BOOKS_FOLDS] = []
             for k, (books, fold) in enumerate(zip(folds, fold_judges)):
                 held = set(books)
-                methods = _methods(cfg, _reference(recipe, subset, train_books - held), fold)
-                rng = random.Random(f"{recipe.run.seed}:bench:{words}:fold{k}")
-                scored[UNSEEN_BOOKS_FOLDS].append(_score(methods, pool, lambda c: c[1] in held, cfg.pairs_per_class,
-                                                         rng))
+                methods = _methods(cfg, _reference(recipe, subset, train_books - held), fold if encoders else {})
+                if pairs:
+                    rng = random.Random(f"{recipe.run.seed}:bench:{words}:fold{k}")
+                    scored[UNSEEN_BOOKS_FOLDS].append(_score(methods, pool, lambda c: c[1] in held,
+                                                             cfg.pairs_per_class, rng, fold_verifiers[k]))
+                if profiles:
+                    _profiles(profile_parts, methods, fold_verifiers[k], subset, train_books, held, cfg,
+                              f"{recipe.run.seed}:{words}:fold{k}")
+        for method, parts in profile_parts.items():
+            row = {"set": UNSEEN_BOOKS_FOLDS if folds else UNSEEN_BOOKS, "method": method, "words": words,
+                   **prof.profile_row(parts, list(recipe.run.authors), recipe.run.seed, cfg.bootstrap)}
+            profile_rows.append(row)
+            log.info("profiles %-22s %4d words: own-profile AUC %.3f, %d-way %.3f, 4-way %s", method, words,
+                     row["own_auc"], row["authors"], row["n_way"]["accuracy"],
+                     f"{row['four_way']['accuracy']:.3f}" if "four_way" in row else "-")
         for set_name, parts in scored.items():
             authors[set_name] = sorted({a for x in parts for (a, _), _ in x["pairs"][0] + x["pairs"][1]})
             for method in parts[0]["cosines"]:
@@ -265,17 +274,54 @@ def run_benchmark(ctx: StageContext) -> None:
                    for r in rows if r["words"] == max(cfg.chunk_words) and r["method"] in judges
                    and r["set"] == calibration_set}
     (ctx.out_dir / "results.json").write_text(json.dumps(
-        {"rows": rows, "split": mode, "folds": folds, "authors": authors, "held_out_authors": authors[UNSEEN_AUTHORS],
-         "calibration": calibration}, indent=2) + "\n")
+        {"rows": rows, "profile_rows": profile_rows, "split": mode, "folds": folds, "authors": authors,
+         "held_out_authors": authors[UNSEEN_AUTHORS], "calibration": calibration}, indent=2) + "\n")
     (ctx.out_dir / "calibration.json").write_text(json.dumps(calibration, indent=2) + "\n")
-    (ctx.out_dir / "report.md").write_text(_report(rows, authors, cfg.pairs_per_class, mode, calibration, folds))
+    (ctx.out_dir / "report.md").write_text(_report(rows, authors, cfg.pairs_per_class, mode, calibration, folds)
+                                           + _profile_report(profile_rows, cfg))
     _plots(ctx, results)
     largest = [r for r in rows if r["words"] == max(cfg.chunk_words)]
     ctx.counts.update({"pairs_per_class": cfg.pairs_per_class, "split": mode, "folds": len(folds),
                        "auc_at_largest": {f"{r['set']}: {r['method']}": round(r["auc"], 4) for r in largest},
                        "same_book_gap_at_largest": {f"{r['set']}: {r['method']}": round(r["book_gap"], 4)
                                                     for r in largest if "book_gap" in r},
-                       "held_out_authors": len(authors[UNSEEN_AUTHORS])})
+                       "held_out_authors": len(authors[UNSEEN_AUTHORS]),
+                       "profiles_at_largest": {r["method"]: {"own_auc": round(r["own_auc"], 4),
+                                                             "n_way": round(r["n_way"]["accuracy"], 4)}
+                                               for r in profile_rows if r["words"] == max(profile_words)}})
+
+
+def _profiles(parts: dict[str, list], methods: dict[str, Callable], verifier: Verifier | None, chunks: list[Item],
+              books: set[int], held: set[int], cfg, seed: str) -> None:
+    """Add one fold's score matrices of every method (and the verifier) on the profile task to ``parts``."""
+    tests, profiles = prof.profile_sets(chunks, books, held, cfg.profile_chunks, cfg.profile_test_chunks, seed)
+    if not tests or len(profiles) < 2:
+        return
+    authors = list(profiles)
+    for method, embed in methods.items():
+        parts.setdefault(method, []).append((prof.centroid_scores(embed, tests, profiles), tests, authors))
+    if verifier is not None:
+        parts.setdefault(VERIFIER, []).append((prof.verifier_scores(verifier, tests, profiles), tests, authors))
+
+
+def _profile_report(rows: list[dict], cfg) -> str:
+    if not rows:
+        return ""
+    lines = ["", "## Author profiles (the reward's task)", "",
+             f"Chunks of books the scorer never saw ({cfg.profile_test_chunks} per book) against every training "
+             f"author's profile ({cfg.profile_chunks} chunks of its other books): embedding methods score the cosine "
+             "with the profile centroid (the stylometric families: Cosine Delta), the verifier its calibrated "
+             "P(author). Own-profile AUC: own author's score against the others'; attribution: the top score "
+             "(bootstrap 95 % intervals).", "",
+             "| set | method | words | own-profile AUC [95 % CI] | N-way attribution [95 % CI] | "
+             "4-way among run.authors [95 % CI] |", "|---|---|---:|---|---|---|"]
+    for r in rows:
+        n, four = r["n_way"], r.get("four_way")
+        lines.append(f"| {r['set']} | {r['method']} | {r['words']} | {r['own_auc']:.3f} [{r['own_auc_low']:.3f}, "
+                     f"{r['own_auc_high']:.3f}] | {r['authors']}-way {n['accuracy']:.3f} [{n['low']:.3f}, "
+                     f"{n['high']:.3f}] | " + (f"{four['accuracy']:.3f} [{four['low']:.3f}, {four['high']:.3f}]"
+                                             if four else "") + " |")
+    return "\n".join(lines) + "\n"
 
 
 def _report(rows: list[dict], authors: dict[str, list[str]], n: int, mode: str, calibration: dict,

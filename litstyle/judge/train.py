@@ -21,8 +21,12 @@ Leave-book-out folds (``judge_pairs.folds``, in ``split.json``): after the judge
 one more judge per fold, trained the same way without the pairs and chunks of the fold's books, for
 the benchmark's unseen-book estimate.
 
+``judge.verifier.enabled`` adds the cross-book authorship verifier (``litstyle.style.verifier``), fitted on
+``judge.verifier.words``-word corpus chunks of the training books (a fold's without the fold's books).
+
 Output ``<run_dir>/judge/model`` (a SentenceTransformer folder with ``litstyle_view.json`` and, when
-fused, ``litstyle_fused.json``), ``metrics.json``, and per fold ``folds/<k>/model`` + ``metrics.json``.
+fused, ``litstyle_fused.json``; with the verifier ``litstyle_verifier.json`` + ``.npz``), ``metrics.json``,
+and per fold ``folds/<k>/model`` + ``metrics.json``.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from litstyle.judge.pairs import FOLD_SPLIT_PREFIX, FOLDS_DIR, FUSION_SPLIT, Pai
 from litstyle.rundir import StageContext
 from litstyle.style.scorer import StyleScorer
 from litstyle.style.stylometry import FEATURES, JUDGE, Fusion, fit_weights
+from litstyle.style.verifier import Verifier
 from litstyle.style.views import TextView
 
 log = logging.getLogger(__name__)
@@ -104,15 +109,48 @@ def fit_fusion(ctx: StageContext, model, train_texts: list[str], validation) -> 
     return Fusion(weights, features)
 
 
+def fit_verifier(ctx: StageContext, folder, held: frozenset[int] = frozenset()) -> dict | None:
+    """``judge.verifier.enabled``: the cross-book verifier on ``verifier.words``-word corpus chunks of the
+    training books (without the ``held`` books of a fold; a seeded sample of ``chunks_per_book`` per book),
+    saved into ``folder``; its summary for the metrics."""
+    import random
+
+    from datasets import load_from_disk
+
+    cfg = ctx.recipe.judge.verifier
+    if not cfg.enabled:
+        return None
+    split = json.loads((ctx.inputs["judge_pairs"] / "split.json").read_text())
+    train_books = {int(b) for b, s in split["books"].items() if s == "train"} - held
+    chunks = load_from_disk(str(ctx.inputs["corpus"] / "chunks")).filter(
+        lambda w, b: w == cfg.words and b in train_books, input_columns=["target_words", "book_id"])
+    by_book: dict[int, list[int]] = {}
+    for i, book in enumerate(chunks["book_id"]):
+        by_book.setdefault(book, []).append(i)
+    rng = random.Random(f"{ctx.recipe.run.seed}:verifier:chunks")
+    rows = sorted(i for book in sorted(by_book) for i in rng.sample(by_book[book], min(cfg.chunks_per_book,
+                                                                                        len(by_book[book]))))
+    chunks = chunks.select(rows)
+    if len(set(chunks["author"])) < 2:
+        raise StageError(f"judge.verifier: {len(chunks)} chunks of {cfg.words} "
+                         "words from fewer than 2 training authors: add books or lower judge.verifier.words")
+    verifier = Verifier.fit(chunks["text"], chunks["author"], chunks["book_id"], families=cfg.features,
+                            keep_words=cfg.keep_words, c=cfg.c, pairs=cfg.pairs, min_words=cfg.min_words,
+                            harden=cfg.harden, seed=ctx.recipe.run.seed)
+    verifier.save(folder)
+    return verifier.meta
+
+
 def _as_is(ctx: StageContext, model, view, scores: dict, train_pairs: int) -> None:
     """``judge.train: false``: the encoder is the judge; its held-out scores are recorded and it is saved."""
     if not ctx.is_main:
         return
     model.save(str(ctx.out_dir / "model"))
     view.save(ctx.out_dir / "model")
+    verifier = fit_verifier(ctx, ctx.out_dir / "model")
     spearman = {split: round(result[f"{split}_spearman_cosine"], 4) for split, result in scores.items()}
     metrics = {"trained": False, "encoder": ctx.recipe.models.encoder, "base": scores, "fine_tuned": scores,
-               "steps": 0, "world_size": ctx.world_size}
+               "steps": 0, "world_size": ctx.world_size, "verifier": verifier}
     (ctx.out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float) + "\n")
     log.info("style judge taken as is (judge.train false): %s, spearman %s", ctx.recipe.models.encoder, spearman)
     ctx.counts.update({"train_pairs": train_pairs, "steps": 0, "trained": False,
@@ -143,8 +181,10 @@ def train_judge(ctx: StageContext) -> None:
     held_out = [split for split in metrics["fine_tuned"]]
     spearman = {split: round(metrics["fine_tuned"][split][f"{split}_spearman_cosine"], 4) for split in held_out}
     metrics["folds"] = [{"held_out_books": books, "steps": m["steps"], "train_pairs": m["train_pairs"],
-                         "fused_weights": m["fused_weights"],
-                         "validation_spearman": m["fine_tuned"]["validation"]["validation_spearman_cosine"]}
+                         "fused_weights": m["fused_weights"], "verifier": m["verifier"],
+                         "validation_spearman": m["fine_tuned"]["validation"]["validation_spearman_cosine"],
+                         "base_validation_spearman": m["base"]["validation"]["validation_spearman_cosine"],
+                         "kept_base": m["kept_base"]}
                         for books, m in zip(folds, fold_metrics)]
     (ctx.out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float) + "\n")
     log.info("style judge (%s loss, %s view): spearman %s -> %s (%d steps)", cfg.loss, metrics["text_view"],
@@ -206,18 +246,26 @@ def _fit(ctx: StageContext, out_dir, fold: int | None = None, held: frozenset[in
         return None
     changed = sum(1 for k, v in model.state_dict().items() if not torch.equal(v.detach().cpu(), before[k].cpu()))
     final = {split: evaluator(split)(model) for split in held_out}
+    spearman = [r["validation"]["validation_spearman_cosine"] for r in (baseline, final)]
+    kept_base = cfg.keep_base_if_worse and spearman[1] < spearman[0]
+    if kept_base:  # training unlearned what the base encoder knew across books: the base is the judge
+        log.warning("judge%s: training lowered the validation spearman %.4f -> %.4f: the base encoder is kept "
+                    "(judge.keep_base_if_worse)", "" if fold is None else f" of fold {fold}", *spearman)
+        model.load_state_dict(before)
     model.save(str(out_dir / "model"))
     view.save(out_dir / "model")
     fusion = (fit_fusion(ctx, model, list(labelled["text"]), data.get(FUSION_SPLIT, data["validation"]))
               if cfg.fused else None)
     if fusion:
         fusion.save(out_dir / "model")
+    verifier = fit_verifier(ctx, out_dir / "model", held)
     shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)  # the best one is in model/
     metrics = {"base": baseline, "fine_tuned": final, "train_loss": result.training_loss,
                "steps": result.global_step, "best_metric": trainer.state.best_metric, "loss": cfg.loss,
                "with_pairs": cfg.with_pairs, "text_view": view.name, "view_keep_words": len(view.keep),
                "fused_weights": fusion.weights if fusion else None, "held_out_books": sorted(held),
                "train_pairs": len(data["train"]), "train_chunks": len(labelled),
-               "tensors_changed": changed, "tensors": len(before), "world_size": ctx.world_size}
+               "tensors_changed": changed, "tensors": len(before), "world_size": ctx.world_size,
+               "kept_base": kept_base, "verifier": verifier}
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float) + "\n")
     return metrics

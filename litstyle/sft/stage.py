@@ -26,7 +26,7 @@ from litstyle.errors import StageError
 from litstyle.rundir import StageContext
 from litstyle.serve import client_for
 from litstyle.sft.filters import Candidate, counts, mark_duplicates, mark_style, rule_reason
-from litstyle.style.scorer import judge_scorer
+from litstyle.style.scorer import style_score
 from litstyle.text import END_LINE, append_end_line, count_words, normalize_ending
 
 ENDINGS = {"exact": lambda text: text, "normalize": normalize_ending, "append": append_end_line}
@@ -118,7 +118,8 @@ def build_sft_data(ctx: StageContext) -> None:
     alive = [c for c in candidates if c.reason is None]
     references = [pick(refs[c.author], seed, c.author, c.plot, c.sample) for c in alive]
     if alive:
-        scores = judge_scorer(recipe, ctx.inputs["judge"]).score([c.text for c in alive], references)
+        scores = style_score(recipe, ctx.inputs["judge"]).score([c.text for c in alive], references,
+                                                                  [c.author for c in alive])
         for c, score in zip(alive, scores):
             c.style = round(score, 6)
     mark_style(candidates, cfg.min_style, cfg.keep_top)

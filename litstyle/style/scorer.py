@@ -19,7 +19,9 @@ from typing import Sequence
 
 import numpy as np
 
+from litstyle.errors import StageError
 from litstyle.style.stylometry import Fusion
+from litstyle.style.verifier import Verifier
 from litstyle.style.views import TextView
 
 log = logging.getLogger(__name__)
@@ -115,3 +117,33 @@ def judge_scorer(recipe, judge_dir, *, fused: bool = True) -> StyleScorer:
                        window_words=recipe.judge_benchmark.window_words,
                        max_seq_length=recipe.judge.max_seq_length,
                        trust_remote_code=recipe.models.trusts("encoder"), device=recipe.models.encoder_device)
+
+
+class StyleScore:
+    """The style score the rewards, the SFT filter and the eval use (``judge.style_score``): the judge's
+    (fused) cosine of a text with its row's sample text, or the verifier's calibrated P(the row's author
+    wrote the text), scored against that author's profile."""
+
+    def __init__(self, judge: StyleScorer | None = None, verifier: Verifier | None = None) -> None:
+        if (judge is None) == (verifier is None):
+            raise ValueError("a style score is the judge's or the verifier's: give exactly one")
+        self.judge, self.verifier = judge, verifier
+        self.name = "verifier" if verifier is not None else "judge"
+
+    def score(self, texts: Sequence[str], references: Sequence[str], authors: Sequence[str]) -> list[float]:
+        if self.verifier is not None:
+            return self.verifier.score(list(texts), list(authors))
+        return self.judge.score(texts, references)
+
+
+def style_score(recipe, judge_dir) -> StyleScore:
+    """The run's style score (``judge.style_score``), read from the judge stage's folder."""
+    from pathlib import Path
+
+    if recipe.judge.style_score == "verifier":
+        verifier = Verifier.load(Path(judge_dir) / "model")
+        if verifier is None:
+            raise StageError(f"judge.style_score verifier: no verifier in {Path(judge_dir) / 'model'} (trained by "
+                             "judge.verifier.enabled): rerun the judge stage with --force --only judge")
+        return StyleScore(verifier=verifier)
+    return StyleScore(judge=judge_scorer(recipe, judge_dir))

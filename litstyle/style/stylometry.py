@@ -81,8 +81,11 @@ class ZScoredFrequencies:
         counts = self.vectorizer.transform(texts).toarray().astype(np.float64)
         return counts / np.maximum([self.size(t) for t in texts], 1)[:, None]
 
+    def zscores(self, texts: list[str]) -> np.ndarray:
+        return (self.frequencies(texts) - self.mean) / self.std
+
     def embed(self, texts: list[str]) -> np.ndarray:
-        z = (self.frequencies(texts) - self.mean) / self.std
+        z = self.zscores(texts)
         return z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
 
 
