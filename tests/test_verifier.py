@@ -1,7 +1,8 @@
 """The cross-book verifier (litstyle.style.verifier) on real book text: trained on some books of eight
 authors, it recognises the targets' held-out books, saves and loads exactly, scores too-short text at the
 floor, and is not gamed by planted text: another author's passage stuffed with the target's names or its
-favourite function words, or the target's own reference sentences shuffled (with the anti-copy reward)."""
+favourite function words, or the target's own reference sentences shuffled (with the anti-copy reward); as
+the GRPO style reward it scores P(the row's author)."""
 
 from __future__ import annotations
 
@@ -134,3 +135,34 @@ def test_planted_text_does_not_game_it(trained) -> None:
     honest = np.array(verifier.score(fresh, [TWAIN] * 5)) + np.array(anti_copy(prompts, fresh, sample_text=refs))
     print(f"style + anti_copy: shuffled reference {planted.mean():.3f}, clean held-out Twain {honest.mean():.3f}")
     assert planted.mean() < honest.mean()
+
+
+def test_the_style_reward_scores_with_it(trained, tmp_path: Path) -> None:
+    """``judge.style_score: verifier``: the GRPO style reward is P(the row's author), chat completions too."""
+    import asyncio
+
+    from conftest import DEMO
+    from litstyle.config import load_recipe
+    from litstyle.errors import StageError
+    from litstyle.rewards import make_style
+    from litstyle.style.scorer import StyleScore, style_score
+
+    verifier, _, held = trained
+    reward = make_style(Resources(style_scorer=StyleScore(verifier=verifier)))
+    completions = [held[AUSTEN][0], [{"role": "assistant", "content": held[TWAIN][0]}], "Too short."]
+    got = asyncio.run(reward(["p"] * 3, completions, sample_text=["ref"] * 3, author=[AUSTEN, TWAIN, TWAIN]))
+    assert got == pytest.approx(verifier.score([held[AUSTEN][0], held[TWAIN][0], "Too short."],
+                                               [AUSTEN, TWAIN, TWAIN]))
+    assert all(0 <= g <= 1 for g in got) and got[2] == 0.0
+    as_austen = asyncio.run(reward(["p"], [held[TWAIN][0]], sample_text=["ref"], author=[AUSTEN]))
+    assert as_austen[0] < got[1]  # the row's author decides
+    with pytest.raises(ValueError, match="exactly one"):
+        StyleScore()
+    recipe = load_recipe(DEMO, [f"run.run_dir={tmp_path}"])
+    assert recipe.judge.style_score == "verifier"
+    (tmp_path / "judge" / "model").mkdir(parents=True)
+    with pytest.raises(StageError, match=r"no verifier in .*judge/model .*rerun the judge stage"):
+        style_score(recipe, tmp_path / "judge")
+    verifier.save(tmp_path / "judge" / "model")
+    assert style_score(recipe, tmp_path / "judge").score(held[HARDY][:1], ["x"], [HARDY]) == pytest.approx(
+        verifier.score(held[HARDY][:1], [HARDY]))

@@ -222,9 +222,12 @@ def write(ctx: StageContext, summary: dict, records: list[dict]) -> None:
              f"Recipe hash `{recipe_hash(recipe.model_dump(mode='json'))[:12]}`, run dir `{recipe.run_dir}`, seed "
              f"{recipe.run.seed}. Test plots of `grpo_data` (never trained on), {recipe.eval.stories_per_plot} "
              f"story per author and plot and system; means with bootstrap 95 % CIs ({recipe.eval.bootstrap} "
-             f"resamples). Style is scaled by `eval.scale: {recipe.eval.scale}` of the `{recipe.eval.judge_calibration}` "
-             f"judge ({SCALE_WORDS[recipe.eval.scale]}: {summary['calibration']['low']:.4f} -> 0, "
-             f"{summary['calibration']['high']:.4f} -> 1).", "",
+             f"resamples). " + (
+                 "Style (raw and scaled) is the cross-book verifier's calibrated P(the row's author wrote it) "
+                 "(`judge.style_score: verifier`), the GRPO reward's style." if recipe.judge.style_score == "verifier"
+                 else f"Style is scaled by `eval.scale: {recipe.eval.scale}` of the `{recipe.eval.judge_calibration}` "
+                 f"judge ({SCALE_WORDS[recipe.eval.scale]}: {summary['calibration']['low']:.4f} -> 0, "
+                 f"{summary['calibration']['high']:.4f} -> 1)."), "",
              *scale_warning(summary.get("calibration")),
              "## Overall", "", "| metric | " + " | ".join(systems) + " |", "|---|" + "---|" * len(systems)]
     for metric, (label, unit) in METRICS.items():

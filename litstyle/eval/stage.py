@@ -214,15 +214,15 @@ class Scorer:
             raise StageError(f"eval.scale {cfg.scale}: {exc.args[0]}") from None
         # a judge that does not separate authors (the cosine that maps to 1 at or below the one that maps to
         # 0) has no scale: scaled style is left out (and said so), the other metrics still stand
-        self.scaled = self.high > self.low
+        # the verifier's style is its own scale (a probability); the judge's cosine needs its calibration
+        self.verifier = recipe.judge.style_score == "verifier"
+        self.scaled = self.verifier or self.high > self.low
         if not self.scaled:
             log.warning("eval: scale %s of the %r judge maps 1 to %.3f <= %.3f mapped to 0: it does not separate "
                         "authors, scaled style is left out; see judge_benchmark/report.md", cfg.scale,
                         cfg.judge_calibration, self.high, self.low)
         self.style = judge_scorer(recipe, ctx.inputs["judge"])
-        # the style column: the rewards' style score (judge.style_score); the verifier's is a calibrated
-        # probability, its own scaled score
-        self.verifier = recipe.judge.style_score == "verifier"
+        # the style column: the rewards' style score (judge.style_score)
         self.reward_style = style_score(recipe, ctx.inputs["judge"]) if self.verifier else StyleScore(judge=self.style)
         chunks = load_from_disk(str(ctx.inputs["corpus"] / "chunks"))
         by_author: dict[str, list[str]] = {}

@@ -10,7 +10,9 @@ names never reach the features):
   (``LinearSVC``) over the profile features, one weight vector per training author, trained on chunks of
   the training books; its margin for A is mapped to a probability P(A wrote it) by one sigmoid (Platt)
   fitted on *cross-book* margins: a model trained on half of every author's books scores chunks of the
-  other half, so the probability is that of an unseen book, not of the training chunks.
+  other half, so the probability is that of an unseen book, not of the training chunks (with no author
+  of 2+ training books, e.g. ``book_disjoint``, each book's two halves stand in for books, and a warning
+  says so).
 - **pairs** ("are these two texts by one author?", for authors it never saw): a logistic regression over
   the per-family cosines of the two texts, fitted on cross-book same-author pairs against different-author
   pairs of the training books.
