@@ -229,11 +229,10 @@ def run_benchmark(ctx: StageContext) -> None:
         if not subset:
             raise StageError(f"judge_benchmark.chunk_words / profile_words: no corpus chunks of {words} words "
                              f"(corpus.chunk_words must include it)")
-        pairs, profiles = words in cfg.chunk_words, words in profile_words
         # the encoders join the profile task at the pair sizes only (elsewhere: stylometry and verifier, cheap)
-        encoders = pairs
+        pairs, profiles = words in cfg.chunk_words, words in profile_words
         scored: dict[str, list[dict]] = {}
-        methods = _methods(cfg, _reference(recipe, subset, train_books), judges if encoders else {})
+        methods = _methods(cfg, _reference(recipe, subset, train_books), judges if pairs else {})
         for set_name, (pool, anchor) in _eval_sets(split, subset).items() if pairs else ():
             rng = random.Random(f"{recipe.run.seed}:bench:{words}:{set_name}")
             scored[set_name] = [_score(methods, pool, anchor, cfg.pairs_per_class, rng, verifier)]
@@ -247,7 +246,7 @@ def run_benchmark(ctx: StageContext) -> None:
                 scored[UNSEEN_BOOKS_FOLDS] = []
             for k, (books, fold) in enumerate(zip(folds, fold_judges)):
                 held = set(books)
-                methods = _methods(cfg, _reference(recipe, subset, train_books - held), fold if encoders else {})
+                methods = _methods(cfg, _reference(recipe, subset, train_books - held), fold if pairs else {})
                 if pairs:
                     rng = random.Random(f"{recipe.run.seed}:bench:{words}:fold{k}")
                     scored[UNSEEN_BOOKS_FOLDS].append(_score(methods, pool, lambda c: c[1] in held,
