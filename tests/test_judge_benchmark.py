@@ -144,3 +144,34 @@ def test_judges_and_baselines_on_unseen_authors_and_folds(tmp_path: Path, caplog
     with pytest.raises(StageError, match=r"2 leave-book-out folds but no fold judge in .*folds/1: rerun the judge stage"):
         run_stage(recipe, get_stage("judge_benchmark"), force=True)
     assert (result.path / "results.json").is_file()  # the previous output stays
+
+
+def test_profile_task_statistics_and_sets() -> None:
+    """The profile task's numbers on a hand-made score matrix, and its test / profile sets."""
+    import random
+
+    from litstyle.judge.profiles import centroid_scores, pick, profile_row, profile_sets
+
+    tests = [("A", 1, "a"), ("A", 1, "a"), ("B", 2, "b"), ("C", 3, "c")]
+    authors = ["A", "B", "C", "D"]
+    scores = np.array([[0.9, 0.1, 0.2, 0.0],   # A: right
+                       [0.3, 0.8, 0.1, 0.0],   # A: taken for B
+                       [0.2, 0.7, 0.1, 0.0],   # B: right
+                       [0.5, 0.1, 0.4, 0.0]])  # C: taken for A
+    row = profile_row([(scores, tests, authors)], ["A", "B", "D"], seed=0, reps=200)
+    assert row["n_way"]["accuracy"] == 0.5 and row["authors"] == 4
+    assert row["four_way"]["accuracy"] == pytest.approx(2 / 3) and row["four_way"]["chunks"] == 3  # C is no target
+    own, other = scores[[0, 1, 2, 3], [0, 0, 1, 2]], np.delete(scores.ravel(), [0, 4, 9, 14])
+    assert row["own_auc"] == pytest.approx(float(np.mean([(o > x) + 0.5 * (o == x) for o in own for x in other])))
+    assert row["per_author"] == {"A": 0.5, "B": 1.0, "C": 0.0}
+    # sets: the held-out book's chunks are tested; profiles come from the other books only
+    chunks = [("A", 1, f"a1-{i}") for i in range(5)] + [("A", 2, f"a2-{i}") for i in range(5)] + \
+             [("B", 3, f"b3-{i}") for i in range(5)]
+    held_tests, profiles = profile_sets(chunks, {1, 2, 3}, {1}, profile_chunks=3, test_chunks=2, seed="s")
+    assert len(held_tests) == 2 and {c[1] for c in held_tests} == {1}
+    assert set(profiles) == {"A", "B"} and all(t.startswith("a2-") for t in profiles["A"]) and len(profiles["B"]) == 3
+    assert pick(random.Random(0), [1, 2], 5) == [1, 2]
+    # centroid cosine: a unit embedding per text, the mean renormalised
+    embed = {"x": [1.0, 0.0], "y": [0.0, 1.0], "t": [0.6, 0.8]}
+    got = centroid_scores(lambda texts: np.array([embed[t] for t in texts]), [("A", 9, "t")], {"A": ["x"], "B": ["x", "y"]})
+    assert got == pytest.approx(np.array([[0.6, (0.6 + 0.8) / np.sqrt(2)]]))
