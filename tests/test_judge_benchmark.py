@@ -173,5 +173,6 @@ def test_profile_task_statistics_and_sets() -> None:
     assert pick(random.Random(0), [1, 2], 5) == [1, 2]
     # centroid cosine: a unit embedding per text, the mean renormalised
     embed = {"x": [1.0, 0.0], "y": [0.0, 1.0], "t": [0.6, 0.8]}
-    got = centroid_scores(lambda texts: np.array([embed[t] for t in texts]), [("A", 9, "t")], {"A": ["x"], "B": ["x", "y"]})
+    got = centroid_scores(lambda texts: np.array([embed[t] for t in texts]), [("A", 9, "t")],
+                          {"A": ["x"], "B": ["x", "y"]})
     assert got == pytest.approx(np.array([[0.6, (0.6 + 0.8) / np.sqrt(2)]]))
