@@ -7,6 +7,7 @@ prefaces) and chapter headings, ``_italic_`` markers; normalises quotes, dashes 
 
 from __future__ import annotations
 
+import codecs
 import re
 
 _START = re.compile(r"\*{3}\s*START OF (?:THE |THIS )?PROJECT GUTENBERG[^*]*\*{3}", re.I)
@@ -51,14 +52,37 @@ _END_MARK = re.compile(r"^(?:THE\s+)?(?:END|FINIS)\.?$", re.I)
 _SENTENCE_END = re.compile(r"""[.!?]['")\]]*$""")
 
 
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))  # UTF-32 LE before UTF-16 LE: FF FE 00 00
+# single-byte editions of English books: the detector chooses among these (charset-normalizer)
+SINGLE_BYTE = ("cp1252", "latin_1", "iso8859_15")
+
+
+def decode_book(raw: bytes) -> tuple[str, str]:
+    """(text, the decoding used): by its byte-order mark (UTF-8, UTF-16 or UTF-32, LE or BE), else strict
+    UTF-8, else the single-byte charset that charset-normalizer finds most coherent among
+    :data:`SINGLE_BYTE`, else Latin-1 (never fails; the prose screen then judges the text)."""
+    for bom, encoding in _BOMS:
+        if raw.startswith(bom):
+            try:
+                return raw.decode(encoding).lstrip("\ufeff"), f"{encoding} (BOM)"
+            except UnicodeDecodeError:
+                break
+    try:
+        return raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    import charset_normalizer  # a dependency of requests
+
+    best = charset_normalizer.from_bytes(raw, cp_isolation=list(SINGLE_BYTE)).best()
+    if best is not None:
+        return str(best), f"{best.encoding} (detected)"
+    return raw.decode("latin-1"), "latin_1 (no charset fits)"
+
+
 def decode(raw: bytes) -> str:
-    """UTF-8 (with or without BOM), else Windows-1252, else Latin-1 (never fails)."""
-    for encoding in ("utf-8-sig", "cp1252"):
-        try:
-            return raw.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    return raw.decode("latin-1")
+    """The text of ``raw`` (:func:`decode_book`)."""
+    return decode_book(raw)[0]
 
 
 def strip_wrapper(text: str) -> str:

@@ -1,8 +1,9 @@
 """Stage ``corpus``: catalog selection -> download -> cleaning -> chunking -> HF datasets.
 
 Output in ``<run_dir>/corpus/``: ``books`` and ``chunks`` (``datasets.save_to_disk``),
-``summary.md`` (selection and per-book table), and the manifest with sha256 of every book,
-failed downloads and counts.
+``summary.md`` (selection and per-book table), and the manifest with sha256 and the decoding of every book
+(``litstyle.corpus.clean.decode_book``), the failed books with their reasons (a failed download, a file
+that is not English prose: ``litstyle.corpus.screen``, too few words after cleaning) and counts.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from tqdm.auto import tqdm
 
 from litstyle.corpus import catalog as cat
 from litstyle.corpus.chunk import pack, sentence_units
-from litstyle.corpus.clean import clean_book, decode
+from litstyle.corpus.clean import clean_book, decode, decode_book
 from litstyle.corpus.download import DownloadPolicy, fetch_books, fetch_text, is_url
+from litstyle.corpus.screen import not_prose
 from litstyle.errors import ConfigError, StageError
 from litstyle.models import default_cache_dir
 from litstyle.rundir import StageContext
@@ -54,7 +56,7 @@ def build_corpus(ctx: StageContext) -> None:
     log.info("selected %d books:\n%s", len(books), table)
 
     paths, failed = fetch_books([b.id for b in books], cfg.mirror, cache, policy)
-    book_rows, chunk_rows, sha256 = [], [], {}
+    book_rows, chunk_rows, sha256, encodings = [], [], {}, {}
     dropped_words = {t: 0 for t in cfg.chunk_words}
     wrapper_only: list[int] = []
     for book in tqdm(books, desc="clean+chunk", unit="book"):
@@ -64,7 +66,12 @@ def build_corpus(ctx: StageContext) -> None:
         sha256[book.id] = hashlib.sha256(raw).hexdigest()
         if not is_url(cfg.mirror):
             ctx.read_file(paths[book.id], sha256[book.id])
-        text, fell_back = clean_book(raw)
+        decoded, encodings[book.id] = decode_book(raw)
+        refused = not_prose(decoded)
+        if refused:
+            failed[book.id] = f"not a book in English prose: {refused} (decoded as {encodings[book.id]})"
+            continue
+        text, fell_back = clean_book(decoded)
         n_words = len(text.split())
         if fell_back:
             wrapper_only.append(book.id)
@@ -101,8 +108,10 @@ def build_corpus(ctx: StageContext) -> None:
         "chunks": {str(t): sum(1 for c in chunk_rows if c["target_words"] == t) for t in cfg.chunk_words},
         "tail_words_dropped": {str(t): n for t, n in dropped_words.items()},
         "books_wrapper_only_cleaning": len(wrapper_only),
+        "books_not_utf8": sum(1 for e in encodings.values() if not e.startswith("utf-8")),
     })
     ctx.extra.update({"sha256": {str(k): v for k, v in sha256.items()},
+                      "decoding": {str(k): v for k, v in encodings.items()},
                       "failed": {str(k): v for k, v in sorted(failed.items())},
                       "wrapper_only_cleaning": wrapper_only,
                       "sources": {"catalog": cfg.catalog, "mirror": cfg.mirror}})
