@@ -1,15 +1,17 @@
 """The recipe command line every entry point shares: ``--config FILE`` plus ``dotted.key=value``
 overrides and ``--log-level`` (stage entry points add ``--force`` / ``--check``), and the one-line
 reporting of expected failures (``error: ...`` on stderr, exit 2 for bad input, 1 for a stage that
-could not finish).  Below the servers and the content judge, whose own ``main`` use it too.
+could not finish, the traceback of what caused it only at ``--log-level DEBUG``).  Below the servers and the content judge, whose own ``main`` use it too.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
 import threading
+import traceback
 from typing import Any, Callable
 
 from litstyle.errors import ConfigError, StageError
@@ -55,6 +57,8 @@ def report_errors(body: Callable[[], int | None]) -> int:
         sys.stderr.write(f"error: {exc}\n")
         return 2
     except StageError as exc:
+        if exc.__cause__ is not None and logging.getLogger().isEnabledFor(logging.DEBUG):  # --log-level DEBUG
+            traceback.print_exception(exc.__cause__)
         sys.stderr.write(f"error: {exc}\n")
         return 1
     except KeyboardInterrupt as exc:

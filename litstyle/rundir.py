@@ -10,6 +10,7 @@ its size.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import importlib.metadata
@@ -17,6 +18,7 @@ import json
 import logging
 import os
 import platform
+import re
 import shutil
 import tempfile
 import time
@@ -199,6 +201,27 @@ def distributed() -> tuple[int, int]:
     return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
 
 
+# errors of the disk a stage writes to
+DISK_ERRORS = {errno.ENOSPC: "no space left on device", errno.EIO: "input/output error",
+               errno.EACCES: "permission denied", errno.EROFS: "read-only file system",
+               errno.EDQUOT: "disk quota exceeded"}
+_ERRNO_TEXT = re.compile(r"errno (\d+)", re.I)
+
+
+def disk_errno(exc: BaseException | None) -> int | None:
+    """The disk error (:data:`DISK_ERRORS`) behind ``exc`` or the exceptions it was raised from or during;
+    one that a library wraps without its errno (pyarrow: ``[Errno 28] Error writing bytes ...``) is read
+    from its text."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        for code in [getattr(exc, "errno", None), *(int(m) for m in _ERRNO_TEXT.findall(str(exc)))]:
+            if code in DISK_ERRORS:
+                return code
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def run_stage(recipe: Recipe, stage: Stage, *, force: bool = False) -> StageResult:
     """Run ``stage`` unless its output is up to date (or ``force``); the output appears atomically.
 
@@ -263,6 +286,12 @@ def run_stage(recipe: Recipe, stage: Stage, *, force: bool = False) -> StageResu
         _publish(tmp, final)
         log.info("stage %s: done in %.1f s -> %s", stage.name, manifest["wall_time_s"], final)
         return StageResult(stage.name, final, False, manifest)
+    except OSError as exc:  # the disk: one line naming the stage and the path (the traceback at DEBUG)
+        code = disk_errno(exc)
+        if code is None:
+            raise
+        raise StageError(f"stage {stage.name}: {DISK_ERRORS[code]} writing {getattr(exc, 'filename', None) or final}"
+                         ) from exc
     finally:
         if rank == 0:
             if tmp is not None:

@@ -101,3 +101,38 @@ def test_damaged_mirror_books_fail_with_their_reason(demo_recipe: Path, tmp_path
     assert "\x00" not in "".join(books["text"])
     summary = (result.path / "summary.md").read_text()
     assert "an HTML page" in summary and "control or replacement characters" in summary
+
+
+@pytest.mark.parametrize("error", [
+    OSError("[Errno 28] Error writing bytes to file. Detail: [errno 28] No space left on device"),  # as pyarrow
+    PermissionError(13, "Permission denied", "chunks/data-00000-of-00001.arrow"),
+])
+def test_a_disk_error_is_one_line_and_a_rerun_completes(error: OSError, demo_recipe: Path, monkeypatch,
+                                                       capsys) -> None:
+    """ENOSPC / EACCES while the corpus stage writes its datasets (injected at the write call, after part of
+    the file is written): one line naming the stage, the error and the path, exit 1, no traceback, no
+    staging folder left; once the disk is fine again a rerun completes."""
+    from datasets import Dataset
+
+    from litstyle import cli
+
+    real_save = Dataset.save_to_disk
+
+    def full_disk(self, path, *args, **kwargs):
+        (Path(path) / "data-00000-of-00001.arrow").parent.mkdir(parents=True, exist_ok=True)
+        (Path(path) / "data-00000-of-00001.arrow").write_bytes(b"half a file")
+        raise error
+
+    args = ["--config", str(demo_recipe), "corpus.include=[]", "corpus.chunk_words=[128, 500]"]
+    monkeypatch.setattr(Dataset, "save_to_disk", full_disk)
+    assert cli.stage_main("corpus", args) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    what = "no space left on device" if "28" in str(error) else "permission denied"
+    assert err[-1].startswith(f"error: stage corpus: {what} writing ") and "Traceback" not in "\n".join(err)
+    run_dir = load_recipe(demo_recipe).run_dir
+    assert not list(run_dir.glob(".corpus.tmp-*")) and not (run_dir / "corpus").exists()  # the lock file stays
+    assert cli.stage_main("corpus", [*args, "--log-level", "DEBUG"]) == 1  # asked for: the traceback too
+    assert "Traceback" in capsys.readouterr().err
+    monkeypatch.setattr(Dataset, "save_to_disk", real_save)
+    assert cli.stage_main("corpus", args) == 0
+    assert (run_dir / "corpus" / "manifest.json").is_file()
