@@ -75,6 +75,10 @@ CASES = [
     (["eval.systems=[{name: s, kind: sft, step: 6}]"], "step is for kind grpo only"),
     (["judge_pairs.split=book_disjoint", "judge_pairs.folds=3"], "folds 3: 0, or 2+ with split all_books"),
     (["judge_pairs.fusion_words=256"], "judge_pairs.fusion_words: 256 is not one of corpus.chunk_words"),
+    (["judge_pairs.split=author_disjoint"], "judge.style_score verifier: the verifier knows only training authors"),
+    (["judge.verifier.enabled=false"], "style_score verifier needs the verifier trained"),
+    (["judge.verifier.words=256"], "judge.verifier.words: 256 is not one of corpus.chunk_words"),
+    (["judge_benchmark.profile_words=[700]"], "judge_benchmark.profile_words [700] are not in corpus.chunk_words"),
     (["sft_data.source=corpus", "sft_data.corpus_words=999"], "sft_data.corpus_words: 999 is not one of corpus.chunk_words"),
     (["judge.fused_features={char 3-grams: 10}"], "char 3-grams"),
 ]

@@ -46,6 +46,10 @@ class Recipe(Section):
             if system.step is not None and system.step not in self.grpo.curve_steps:
                 raise ValueError(f"eval.systems {system.name!r}: step {system.step} is not one of grpo.curve_steps "
                                  f"{self.grpo.curve_steps} (the steps GRPO saves the policy at)")
+        if self.judge.style_score == "verifier" and self.judge_pairs.split == "author_disjoint":
+            raise ValueError("judge.style_score verifier: the verifier knows only training authors, and the split "
+                             "author_disjoint may leave run.authors out of training: use judge_pairs.split "
+                             "book_disjoint or all_books (both train run.authors)")
         if self.judge_pairs.chunk_words not in self.corpus.chunk_words:
             raise ValueError(f"judge_pairs.chunk_words {self.judge_pairs.chunk_words} is not one of "
                              f"corpus.chunk_words {self.corpus.chunk_words}")
