@@ -109,7 +109,8 @@ def test_judges_and_baselines_on_unseen_authors_and_folds(tmp_path: Path, caplog
         assert row["n_way"]["low"] <= row["n_way"]["accuracy"] <= row["n_way"]["high"] and row["authors"] >= 30
         assert 0 <= row["four_way"]["accuracy"] <= 1 and set(row["four_way"]) == {"accuracy", "low", "high", "chunks"}
     verifier, char = profiles[("verifier", 500)], profiles[("char n-grams", 500)]  # it learned (10 chunks a book)
-    assert verifier["own_auc"] > max(0.9, char["own_auc"]) and verifier["four_way"]["accuracy"] > char["four_way"]["accuracy"]
+    assert verifier["own_auc"] > max(0.9, char["own_auc"])
+    assert verifier["four_way"]["accuracy"] > char["four_way"]["accuracy"]
     assert "## Author profiles (the reward's task)" in (result.path / "report.md").read_text()
     assert re.search(r"unseen authors +fine-tuned +128 words: AUC 0\.\d+ \[0\.\d+, 0\.\d+\]", caplog.text)
     trained = set(json.loads((tmp_path / "judge_pairs" / "manifest.json").read_text())
