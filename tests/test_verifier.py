@@ -158,8 +158,7 @@ def test_the_style_reward_scores_with_it(trained, tmp_path: Path) -> None:
     assert as_austen[0] < got[1]  # the row's author decides
     with pytest.raises(ValueError, match="exactly one"):
         StyleScore()
-    recipe = load_recipe(DEMO, [f"run.run_dir={tmp_path}"])
-    assert recipe.judge.style_score == "verifier"
+    recipe = load_recipe(DEMO, [f"run.run_dir={tmp_path}", "judge.verifier.enabled=true", "judge.style_score=verifier"])
     (tmp_path / "judge" / "model").mkdir(parents=True)
     with pytest.raises(StageError, match=r"no verifier in .*judge/model .*rerun the judge stage"):
         style_score(recipe, tmp_path / "judge")
