@@ -35,6 +35,11 @@ JUDGE = "judge"
 log = logging.getLogger(__name__)
 
 
+def unit(rows: np.ndarray) -> np.ndarray:
+    """Each row scaled to unit length (a zero row stays zero), so that a dot product is a cosine."""
+    return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+
+
 class ZScoredFrequencies:
     """Cosine delta: relative frequencies of the ``n`` most frequent features of the reference texts,
     z-scored per feature with the reference mean and deviation, unit length (so dot = cosine)."""
@@ -85,8 +90,7 @@ class ZScoredFrequencies:
         return (self.frequencies(texts) - self.mean) / self.std
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        z = self.zscores(texts)
-        return z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
+        return unit(self.zscores(texts))
 
 
 class FunctionWords(ZScoredFrequencies):

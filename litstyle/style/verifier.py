@@ -38,7 +38,7 @@ from typing import Sequence
 
 import numpy as np
 
-from litstyle.style.stylometry import FEATURES, ZScoredFrequencies
+from litstyle.style.stylometry import FEATURES, ZScoredFrequencies, unit
 from litstyle.style.views import TextView
 
 log = logging.getLogger(__name__)
@@ -187,10 +187,6 @@ class Verifier:
         fams = {n: FEATURES[s["class"]].from_state(s) for n, s in data["families"].items()}
         return cls(view, fams, data["authors"], arrays["coef"], arrays["intercept"], tuple(data["platt"]),
                    arrays["pair"], data["min_words"], data["meta"])
-
-
-def unit(z: np.ndarray) -> np.ndarray:
-    return z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
 
 
 MARKERS = 10
