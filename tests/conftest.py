@@ -1,11 +1,13 @@
 from __future__ import annotations
 
-import socket
+import os
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+
+from litstyle.serve import free_port  # noqa: F401  (the tests take their loopback ports from here)
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "config" / "demo_cpu.yaml"
@@ -20,13 +22,6 @@ def demo_recipe(tmp_path: Path) -> Path:
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (bound, read, released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def write_stage(run_dir: Path, name: str, data=None) -> Path:
@@ -91,10 +86,15 @@ def judged_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from litstyle.rundir import run_stage
     from litstyle.stages import get_stage
 
-    run_dir = tmp_path_factory.mktemp("judged")
+    from filelock import FileLock
+
+    # under pytest-xdist the workers share one: the first builds it, the others find its stages done
+    root = tmp_path_factory.getbasetemp()
+    run_dir = (root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root) / "judged"
     recipe = load_recipe(DEMO, [f"run.run_dir={run_dir}", *JUDGED])
-    for stage in ("corpus", "judge_pairs", "judge"):
-        run_stage(recipe, get_stage(stage))
+    with FileLock(f"{run_dir}.lock"):
+        for stage in ("corpus", "judge_pairs", "judge"):
+            run_stage(recipe, get_stage(stage))
     return run_dir
 
 
@@ -141,6 +141,18 @@ def interrupt_at_checkpoint(script: str, args: list[str], run_dir: Path, stage: 
             proc.wait()
     assert reached, f"no checkpoint {step} before the run ended: {err[-2000:]}"
     return proc.returncode, err
+
+
+# `make test` runs the files on two pytest-xdist workers (--dist loadfile --no-loadscope-reorder): they are
+# handed out in this order, the longest first (seconds of the last fresh-clone run, docs/CI_TIMES.md), so that
+# the small files fill the gaps at the end; files not listed follow in their usual order.
+LONGEST_FIRST = ("test_rehearsal.py", "test_judge_benchmark.py", "test_grpo.py", "test_sft_train.py",
+                 "test_pipeline_e2e.py", "test_study.py", "test_judge_train.py", "test_sft_data.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the order inside a file is kept
 
 
 # Where the time went: per-file wall time (setup + call + teardown of its tests; a session fixture's

@@ -278,7 +278,7 @@ def test_sigterm_is_handled_like_ctrl_c(capsys: pytest.CaptureFixture[str]) -> N
 # The stage hashes of every shipped recipe (read from the project folder), pinned: a change that moves one
 # makes every run dir of that recipe stale.  Change a pin only when the recipe's results change on purpose.
 PINNED_HASHES = {
-    "demo_cpu.yaml": ("c030029c95fbbd4d", {
+    "demo_cpu.yaml": ("f9c03d85ff885774", {
         "models": "86f74c05cffa", "corpus": "24e1ef3fb2a7", "judge_pairs": "38fecdc71172", "judge": "07445f412048",
         "judge_benchmark": "28533d18f6ab", "sft_data": "3221fcc87562", "sft": "f0478acb17e8",
         "grpo_data": "8e5c199a7d2e", "grpo": "31f0562f054b", "eval": "ee50dfd06bdc"}),
@@ -298,7 +298,7 @@ PINNED_HASHES = {
         "models": "86f74c05cffa", "corpus": "7c8442b3477c", "judge_pairs": "b4819f1528c9", "judge": "017238d3277e",
         "judge_benchmark": "6e036696a566", "sft_data": "514a1a252af0", "sft": "556318d57bec",
         "grpo_data": "922ee9d3d84b", "grpo": "1fd83495013a", "eval": "a27f5cbc7c0f"}),
-    "study_cpu.yaml": ("d27882071f5a96bd", {
+    "study_cpu.yaml": ("3bd68936fa97d3dd", {
         "models": "86f74c05cffa", "corpus": "a2ff79ea5da0", "judge_pairs": "feddf51ceb34", "judge": "dfff828664f7",
         "judge_benchmark": "e053c1162b0c", "sft_data": "3f8cbbc56297", "sft": "db6421a9a9c2",
         "grpo_data": "63f2bbd728e6", "grpo": "95132df0b043", "eval": "39801f98f8a6"}),

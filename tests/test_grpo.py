@@ -28,7 +28,7 @@ DATA = ["grpo_data.train_plots=4", "grpo_data.test_plots=2", "grpo_data.train_ro
         "grpo_data.test_rows_per_plot=1", "grpo_data.sample_words=500"]
 SMALL = [*JUDGED, *DATA, "grpo.max_completion_length=64", "grpo.num_generations=4",
          "grpo.per_device_train_batch_size=4", "grpo.logging_steps=1", "grpo.gradient_checkpointing=false",
-         "llm.judge.port=8023", "llm.judge.timeout_s=20", "llm.judge.retries=1"]
+         "llm.judge.timeout_s=20", "llm.judge.retries=1"]
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import DEMO, PYTHON, REPO
+from conftest import DEMO, PYTHON, REPO, free_port
 from litstyle.config import load_recipe
 from litstyle.rundir import run_stage
 
@@ -60,7 +60,7 @@ def test_torchrun_two_processes(pairs_run: Path, tmp_path: Path) -> None:
     run_dir.mkdir()
     for stage in ("corpus", "judge_pairs"):
         (run_dir / stage).symlink_to(pairs_run / stage)
-    cmd = [PYTHON, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+    cmd = [PYTHON, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
            str(REPO / "Train" / "sentence_trainer.py"), "--config", str(DEMO), f"run.run_dir={run_dir}", *SMALL]
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -34,7 +34,7 @@ REDUCED = [
     "sft.save_strategy=no", "grpo_data.train_plots=1", "grpo_data.test_plots=1", "grpo_data.train_rows_per_plot=1",
     "grpo_data.test_rows_per_plot=1", "grpo.max_steps=1", "grpo.max_completion_length=32", "grpo.num_generations=2",
     "grpo.per_device_train_batch_size=2", "grpo.gradient_checkpointing=false", "eval.max_new_tokens=32",
-    "eval.bootstrap=200", "llm.judge.port=8025",
+    "eval.bootstrap=200",
     # the cross-book verifier is the style score of the GRPO reward, the SFT filter and the eval
     "judge.verifier.enabled=true", "judge.verifier.chunks_per_book=20", "judge.style_score=verifier",
 ]

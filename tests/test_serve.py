@@ -161,6 +161,26 @@ def test_generator_restarts_for_another_model_folder(tmp_path: Path) -> None:
         serve.start(load_recipe(DEMO, ["llm.generator.base_url=http://127.0.0.1:9/v1"]), "generator", "/m")
 
 
+def test_port_zero_takes_a_free_port_and_records_it(tmp_path: Path) -> None:
+    """`port: 0` (the CPU recipes): each start binds a port nothing listens on, and serve/<role>.json says
+    which, so the stage's clients and a rerun find the server there; two runs side by side do not collide."""
+    import json
+
+    venv = _http_venv(tmp_path)
+    runs = [load_recipe(DEMO, [f"run.run_dir={tmp_path / name}", f"llm.cpu_venv={venv}", "llm.judge.backend=cpu",
+                               "llm.judge.port=0", "llm.share_servers=false"]) for name in ("a", "b")]
+    (a, proc_a), (b, proc_b) = (serve.start(recipe, "judge") for recipe in runs)
+    try:
+        port_a, port_b = (int(info.base_url.rsplit(":", 1)[1].split("/")[0]) for info in (a, b))
+        assert 0 < port_a != port_b > 0 and a.base_url == f"http://127.0.0.1:{port_a}/v1"
+        assert json.loads((tmp_path / "a" / "serve" / "judge.json").read_text())["base_url"] == a.base_url
+        assert serve.status(runs[0], "judge").base_url == a.base_url  # found again where it listens
+    finally:
+        serve.stop(runs[0], "judge", proc_a)
+        serve.stop(runs[1], "judge", proc_b)
+    assert serve.status(runs[0], "judge") is None
+
+
 def test_roles_of_one_model_share_one_server(tmp_path: Path) -> None:
     """llm.share_servers: the demo's rewriter, teacher and judge all serve SmolLM2, so the first
     server answers to every role's name and the other roles use it instead of starting their own."""

@@ -17,7 +17,7 @@ from litstyle.stages import get_stage
 pytestmark = pytest.mark.slow
 
 SMALL = [*JUDGED, "sft_data.plots_per_author=1", "sft_data.samples_per_prompt=1", "sft_data.max_tokens=120", "sft_data.min_words=20",
-         "sft_data.min_style=0.1", "sft_data.keep_top=null", "sft_data.validation_fraction=0", "llm.teacher.port=8021"]
+         "sft_data.min_style=0.1", "sft_data.keep_top=null", "sft_data.validation_fraction=0"]
 GOOD = ("The ferryman would not take the silent passenger across, not for any money, and the passenger "
         "waited on the bank until the mist rose and he was gone with it, and the ferryman slept well.\nTHE END.")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DEMO, PYTHON, REPO, interrupt_at_checkpoint, sft_dataset, wait_for, write_stage
+from conftest import DEMO, PYTHON, REPO, free_port, interrupt_at_checkpoint, sft_dataset, wait_for, write_stage
 from litstyle.config import load_recipe
 from litstyle.rundir import run_stage
 from litstyle.stages import get_stage
@@ -112,7 +112,7 @@ def test_killed_run_resumes_from_its_checkpoint(sft_run: Path) -> None:
 def test_deepspeed_zero3_two_cpu_processes(sft_run: Path) -> None:
     pytest.importorskip("deepspeed", reason="DeepSpeed is not installed (pyproject's [gpu]/[test] extras)")
     cmd = [PYTHON, "-m", "accelerate.commands.launch", "--config_file", "config/accelerate/zero3_cpu_2proc.yaml",
-           "--main_process_port", "29561", str(REPO / "Train" / "SFTTrainer.py"), "--config", str(DEMO),
+           "--main_process_port", str(free_port()), str(REPO / "Train" / "SFTTrainer.py"), "--config", str(DEMO),
            f"run.run_dir={sft_run}", *FAST, "sft.max_steps=2", "sft.eval_strategy=no"]
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=1200,
                           env={**os.environ, "DS_ACCELERATOR": "cpu"})
@@ -123,10 +123,10 @@ def test_deepspeed_zero3_two_cpu_processes(sft_run: Path) -> None:
     assert n_changed > n // 2  # the ZeRO-3 shards were gathered into one full checkpoint
 
 
-def zero3(sft_run: Path, port: int, *args: str) -> list[str]:
+def zero3(sft_run: Path, *args: str) -> list[str]:
     """The SFT stage under accelerate launch with the CPU twin of zero3_4gpu.yaml (DeepSpeed ZeRO-3, 2 procs)."""
     return [PYTHON, "-m", "accelerate.commands.launch", "--config_file", "config/accelerate/zero3_cpu_2proc.yaml",
-            "--main_process_port", str(port), "-m", "litstyle.cli", "sft", "--config", str(DEMO),
+            "--main_process_port", str(free_port()), "-m", "litstyle.cli", "sft", "--config", str(DEMO),
             f"run.run_dir={sft_run}", *FAST, "sft.eval_strategy=no", *args]
 
 
@@ -138,7 +138,7 @@ def test_zero3_save_only_model_checkpoint_warm_starts(sft_run: Path) -> None:
     import psutil
 
     env = {**os.environ, "DS_ACCELERATOR": "cpu"}
-    cmd = zero3(sft_run, 29563, "sft.max_steps=3", "sft.save_steps=1", "sft.save_only_model=true")
+    cmd = zero3(sft_run, "sft.max_steps=3", "sft.save_steps=1", "sft.save_only_model=true")
     log = sft_run.parent / "first.log"
     with open(log, "w") as handle:  # a file, not a pipe: a full pipe would stall the ranks
         first = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=handle, stderr=subprocess.STDOUT,
@@ -168,7 +168,7 @@ def test_zero3_save_only_model_checkpoint_warm_starts(sft_run: Path) -> None:
 def test_zero3_lora_merges_without_waiting_for_the_other_rank(sft_run: Path) -> None:
     """Rank 0 alone merges the LoRA adapter: outside ZeRO-3's zero.Init, which would wait for rank 1 forever."""
     pytest.importorskip("deepspeed", reason="DeepSpeed is not installed (pyproject's [gpu]/[test] extras)")
-    done = subprocess.run(zero3(sft_run, 29565, "sft.max_steps=2", "sft.save_strategy=no", "sft.lora.enabled=true",
+    done = subprocess.run(zero3(sft_run, "sft.max_steps=2", "sft.save_strategy=no", "sft.lora.enabled=true",
                                  "sft.learning_rate=1e-3"),
                           capture_output=True, text=True, cwd=REPO, timeout=900,
                           env={**os.environ, "DS_ACCELERATOR": "cpu"})

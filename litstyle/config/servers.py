@@ -16,7 +16,7 @@ class ServerConfig(Section):
     served_name: str
     base_url: str | None = None  # an already running server (http://host:port/v1): nothing is started
     host: str = "127.0.0.1"
-    port: int = Field(8000, ge=1, le=65535)
+    port: int = Field(8000, ge=0, le=65535)  # 0: a free port, chosen when the server starts (serve/<role>.json)
     backend: Literal["auto", "cpu", "gpu"] = "auto"  # auto: gpu when nvidia-smi is on PATH
     max_model_len: int = Field(2048, gt=0)
     tensor_parallel_size: int = Field(1, ge=1)
