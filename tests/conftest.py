@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from litstyle.serve import free_port  # noqa: F401  (the tests take their loopback ports from here)
+# Under pytest-xdist (`make test`: two workers on two cores) each worker and the stages it launches compute on one
+# thread: two processes of two threads each on two cores lose more to waiting on one another than they gain (a
+# MiniLM training step here: 7.6 s on one thread, 8.8 s on two, and 16-17 s each with two such processes side by
+# side; one thread each: 9.4-9.8 s side by side).  Set before torch, numpy or a stage is loaded.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from litstyle.serve import free_port  # noqa: E402,F401  (the tests take their loopback ports from here)
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "config" / "demo_cpu.yaml"
