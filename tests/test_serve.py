@@ -81,22 +81,25 @@ def test_server_that_dies_at_start_is_reported(tmp_path: Path) -> None:
 
 
 def test_server_that_never_gets_ready_is_killed(tmp_path: Path) -> None:
-    venv = _fake_venv(tmp_path / "venv", "sleep 300 &\nexec sleep 300\n")  # a child too: the group must go
+    group = tmp_path / "group"  # the server's process group id (its leader's pid)
+    venv = _fake_venv(tmp_path / "venv", f"echo $$ > {group}\nsleep 300 &\nexec sleep 300\n")  # a child too
     recipe = load_recipe(DEMO, [f"run.run_dir={tmp_path / 'run'}", f"llm.cpu_venv={venv}", "llm.judge.backend=cpu",
                                 f"llm.judge.port={free_port()}", "llm.judge.startup_timeout_s=2"])
     with pytest.raises(StageError, match="judge server not ready after 2 s"):
         serve.start(recipe, "judge")
     log = (tmp_path / "run" / "serve" / "judge.log")
     assert log.exists() and not (tmp_path / "run" / "serve" / "judge.json").exists()
-    alive = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _cmdline(p).startswith("sleep 300")]
+    alive = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _group(p) == int(group.read_text())
+             and not _gone(int(p.name))]
     assert alive == [], "the whole process group is stopped"
 
 
-def _cmdline(proc: Path) -> str:
+def _group(proc: Path) -> int | None:
+    """The process group of /proc/<pid> (another test's processes may run beside this one's)."""
     try:
-        return (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
-    except OSError:
-        return ""
+        return int((proc / "stat").read_text().rsplit(")", 1)[1].split()[2])  # state, ppid, pgrp
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def test_external_base_url_is_used_as_is(tmp_path: Path) -> None:

@@ -17,16 +17,14 @@ from typing import Sequence
 
 import numpy as np
 
+from litstyle.style.stylometry import unit
+
 
 def centroids(embeddings: np.ndarray, labels: Sequence[str]) -> tuple[list[str], np.ndarray]:
     """Unit-norm mean embedding per label (labels sorted)."""
     names = sorted(set(labels))
     labels_arr = np.asarray(labels)
-    rows = []
-    for name in names:
-        mean = embeddings[labels_arr == name].mean(axis=0)
-        rows.append(mean / max(np.linalg.norm(mean), 1e-12))
-    return names, np.stack(rows)
+    return names, unit(np.stack([embeddings[labels_arr == name].mean(axis=0) for name in names]))
 
 
 def attribute(embeddings: np.ndarray, names: Sequence[str], centres: np.ndarray) -> list[str]:

@@ -21,6 +21,7 @@ from typing import Callable
 import numpy as np
 
 from litstyle.judge.stats import auc, bootstrap_auc
+from litstyle.style.stylometry import unit
 
 Item = tuple[str, int, str]  # (author, book id, text)
 
@@ -47,11 +48,8 @@ def pick(rng: random.Random, items: list, k: int) -> list:
 def centroid_scores(embed: Callable[[list[str]], np.ndarray], tests: list[Item],
                     profiles: dict[str, list[str]]) -> np.ndarray:
     """(tests, authors) cosine of each test chunk with each author's centroid."""
-    centres = []
-    for texts in profiles.values():
-        mean = embed(texts).mean(axis=0)
-        centres.append(mean / max(float(np.linalg.norm(mean)), 1e-12))
-    return embed([c[2] for c in tests]) @ np.stack(centres).T
+    centres = unit(np.stack([embed(texts).mean(axis=0) for texts in profiles.values()]))
+    return embed([c[2] for c in tests]) @ centres.T
 
 
 def verifier_scores(verifier, tests: list[Item], profiles: dict[str, list[str]]) -> np.ndarray:

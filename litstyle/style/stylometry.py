@@ -51,11 +51,12 @@ class ZScoredFrequencies:
         from sklearn.feature_extraction.text import CountVectorizer
 
         full = CountVectorizer(**{"lowercase": True, **self.VECTORIZER})
-        totals = np.asarray(full.fit_transform(reference_texts).sum(axis=0)).ravel()
+        counts = full.fit_transform(reference_texts)
+        totals = np.asarray(counts.sum(axis=0)).ravel()
         names = full.get_feature_names_out()
-        order = sorted(range(len(names)), key=lambda i: (-totals[i], names[i]))[:n]
+        order = np.lexsort((names, -totals))[:n]  # most frequent first, ties by name
         self._set([str(names[i]) for i in order])
-        freqs = self.frequencies(reference_texts)
+        freqs = self._relative(counts[:, order], reference_texts)  # the kept columns: counted once, not twice
         self.mean = freqs.mean(axis=0)
         self.std = freqs.std(axis=0) + 1e-9
 
@@ -83,8 +84,11 @@ class ZScoredFrequencies:
         return len(text)
 
     def frequencies(self, texts: list[str]) -> np.ndarray:
-        counts = self.vectorizer.transform(texts).toarray().astype(np.float64)
-        return counts / np.maximum([self.size(t) for t in texts], 1)[:, None]
+        return self._relative(self.vectorizer.transform(texts), texts)
+
+    def _relative(self, counts, texts: list[str]) -> np.ndarray:
+        """Sparse counts (texts x vocab) per unit of each text's size."""
+        return counts.toarray().astype(np.float64) / np.maximum([self.size(t) for t in texts], 1)[:, None]
 
     def zscores(self, texts: list[str]) -> np.ndarray:
         return (self.frequencies(texts) - self.mean) / self.std

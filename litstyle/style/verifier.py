@@ -38,6 +38,7 @@ from typing import Sequence
 
 import numpy as np
 
+from litstyle.style.pairs import PairSampler
 from litstyle.style.stylometry import FEATURES, ZScoredFrequencies, unit
 from litstyle.style.views import TextView
 
@@ -291,26 +292,18 @@ def _pair_model(emb: dict[str, np.ndarray], authors: list[str], books: list[int]
     different-author pairs; equal weights when the chunks hold no cross-book pair."""
     from sklearn.linear_model import LogisticRegression
 
-    rows: dict[str, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
-    for i, (a, b) in enumerate(zip(authors, books)):
-        rows[a][b].append(i)
-    multi = sorted(a for a, bs in rows.items() if len(bs) >= 2)
-    names = sorted(rows)
+    sampler = PairSampler(range(len(authors)), authors.__getitem__, books.__getitem__)
     equal = np.r_[np.ones(len(emb)), 0.0]
-    if not multi:
+    if not sampler.multi:
         log.warning("verifier: no author with 2+ training books: the pair model weights its families equally")
         return equal
     rng = random.Random(f"{seed}:verifier:pairs")
     left, right, same = [], [], []
     for _ in range(n):
-        a = rng.choice(multi)
-        b1, b2 = rng.sample(sorted(rows[a]), 2)
-        left.append(rng.choice(rows[a][b1]))
-        right.append(rng.choice(rows[a][b2]))
-        other = rng.choice([x for x in names if x != a])
-        left.append(rng.choice(rows[a][b1]))
-        right.append(rng.choice(rows[other][rng.choice(sorted(rows[other]))]))
-        same += [1, 0]
+        for label, pair in ((1, sampler.same(rng)), (0, sampler.cross(rng))):
+            left.append(pair[0])
+            right.append(pair[1])
+            same.append(label)
     cos = np.stack([np.sum(e[left] * e[right], axis=1) for e in emb.values()], axis=1)
     lr = LogisticRegression(C=1.0).fit(cos, np.array(same))
     return np.r_[lr.coef_[0], lr.intercept_[0]]
